@@ -1,0 +1,57 @@
+"""The rule that makes the bundled MNIST subset from the original files.
+
+Rule: from each original split, keep the first `per_class` images of each digit 0-9, in
+file order, and keep them in file order. Train: 1,000 per digit (10,000 images);
+test: 200 per digit (2,000 images). Nothing is resampled, shuffled or altered; pixels are
+the original bytes. scripts/make_mnist_subset.py runs this, and the decompressed IDX files
+it writes are identical byte for byte on every machine (the .gz files too, given the same
+zlib).
+"""
+from pathlib import Path
+
+import numpy as np
+
+from .download import sha256_of
+from .idx import read_idx, write_idx_gz
+
+PER_CLASS = {"train": 1000, "test": 200}
+STEMS = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+def first_per_class(labels, per_class):
+    """Indices (ascending) of the first per_class examples of each label value present."""
+    labels = np.asarray(labels)
+    keep = []
+    for c in np.unique(labels):
+        where = np.flatnonzero(labels == c)
+        if len(where) < per_class:
+            raise ValueError(f"labels: only {len(where)} examples of class {c}, need {per_class}")
+        keep.append(where[:per_class])
+    return np.sort(np.concatenate(keep))
+
+
+def build_subset(source, out, per_class=PER_CLASS):
+    """Write the subset of the MNIST files in `source` (gz or raw) to `out`, with SHA256SUMS."""
+    source, out = Path(source), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for split, (image_stem, label_stem) in STEMS.items():
+        images = read_idx(_pick(source, image_stem))
+        labels = read_idx(_pick(source, label_stem))
+        keep = first_per_class(labels, per_class[split])
+        for stem, array in ((image_stem, images[keep]), (label_stem, labels[keep])):
+            write_idx_gz(out / (stem + ".gz"), array)
+            written.append(stem + ".gz")
+    sums = "".join(f"{sha256_of(out / name)}  {name}\n" for name in sorted(written))
+    (out / "SHA256SUMS").write_text(sums)
+    return written
+
+
+def _pick(folder, stem):
+    for name in (stem + ".gz", stem):
+        if (folder / name).is_file():
+            return folder / name
+    raise FileNotFoundError(f"{folder}: no {stem}.gz or {stem}")
