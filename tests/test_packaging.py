@@ -1,0 +1,95 @@
+"""The project's promises about itself: one dependency list in two formats, the CI command
+is the README's, and every lesson is committed executed, with its figures and its anatomy."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+CONDA_NAMES = {"pytorch": "torch"}
+
+
+def pyproject():
+    tomllib = pytest.importorskip("tomllib")
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def requirement(spec):
+    """'numpy>=1.24' -> ('numpy', '>=1.24'); conda's 'pytorch=2.13.0=cpu_*' -> ('torch', '==2.13.0')."""
+    m = re.fullmatch(r"([A-Za-z0-9_.-]+)\s*(.*)", spec.strip())
+    name, rest = m.group(1).lower(), m.group(2).replace(" ", "")
+    if re.fullmatch(r"=[^=<>]+(=.*)?", rest):  # conda pin: =version[=build]
+        rest = "==" + rest[1:].split("=")[0]
+    return CONDA_NAMES.get(name, name), rest
+
+
+def conda_dependencies():
+    deps, in_deps = [], False
+    for line in (ROOT / "environment.yml").read_text().splitlines():
+        if re.match(r"^\S", line):
+            in_deps = line.startswith("dependencies:")
+        elif in_deps and re.match(r"^  - ", line):  # top level of the list only, not pip:'s
+            deps.append(line[4:].split("#")[0].strip())
+    return dict(requirement(d) for d in deps if d not in ("pip", "pip:") and not d.startswith("python"))
+
+
+def test_environment_yml_matches_pyproject():
+    project = pyproject()
+    specs = project["dependencies"] + [s for extra in project["optional-dependencies"].values() for s in extra]
+    assert conda_dependencies() == dict(requirement(s) for s in specs)
+    assert "conda-forge" in (ROOT / "environment.yml").read_text()
+    assert re.search(r"^\s+- -e \.\s*$", (ROOT / "environment.yml").read_text(), re.M)
+
+
+def test_torch_is_pinned_for_the_cpu_wheel():
+    assert "torch==2.13.0" in pyproject()["dependencies"]
+    assert '"torch==2.13.0"' in (ROOT / "Makefile").read_text()
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    commands = [line for line in (ROOT / ".ci" / "run").read_text().splitlines()
+                if line.strip() and not line.startswith(("#", "set ", "cd "))]
+    assert commands == ["make test"]
+    readme = (ROOT / "README.md").read_text()
+    assert re.search(r"```(?:sh|bash)?\n(?:#.*\n)*make test\n```", readme)
+    assert re.search(r"```(?:sh|bash)?\n(?:#.*\n)*make course\n```", readme)
+
+
+def test_subset_carries_its_licence_notice():
+    notice = " ".join((ROOT / "vae_lessons" / "mnist_subset" / "NOTICE.md").read_text().split())
+    for words in ("CC BY-SA 3.0", "LeCun", "Cortes", "creativecommons.org/licenses/by-sa/3.0", "first 1,000"):
+        assert words in notice
+
+
+def test_notebooks_are_numbered_in_teaching_order():
+    numbers = [int(p.name[:2]) for p in NOTEBOOKS]
+    assert numbers == list(range(len(NOTEBOOKS))) and len(numbers) >= 2
+    assert all(re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", p.name) for p in NOTEBOOKS)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_committed_executed_with_figures(path):
+    nb = json.loads(path.read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code" and "student" not in c["metadata"].get("tags", [])]
+    counts = [c["execution_count"] for c in code]
+    assert counts == list(range(1, len(code) + 1)), "not executed top to bottom: run `make execute`"
+    for c in code:
+        assert not any(o["output_type"] == "error" for o in c["outputs"]), "".join(c["source"])[:80]
+        if "plt.show()" in "".join(c["source"]):
+            assert any("image/png" in o.get("data", {}) for o in c["outputs"]), "a plot cell has no PNG"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_anatomy(path):
+    nb = json.loads(path.read_text())
+    markdown = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"]
+    assert markdown[0].startswith("# ") and "**You will learn**" in markdown[0]
+    text = "\n".join(markdown)
+    assert "## Summary" in text and "## Exercises" in text
+    sources = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+    assert "checks." in "\n".join(sources), "a lesson without a single check"
+    for s in sources:
+        if "plt.show()" in s:
+            assert s.rstrip().endswith("plt.show()"), "end plot cells with plt.show()"

@@ -1,0 +1,105 @@
+import math
+import os
+import signal
+
+import pytest
+import torch
+
+from vae_lessons.models import VAE, Autoencoder
+from vae_lessons.objectives import ae_loss, vae_loss
+from vae_lessons.training import NonFiniteLossError, default_device, seed_everything, train
+
+
+def data(n=512, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 784, generator=g).round()
+
+
+def params(model):
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def test_training_lowers_the_loss_and_records_history():
+    torch.manual_seed(0)
+    vae = VAE((784, 64, 4))
+    h = train(vae, data(), vae_loss, epochs=4, batch_size=64, lr=1e-3, x_val=data(128, 1), progress=False)
+    assert len(h) == 4 and not h.interrupted and h.seconds > 0
+    assert set(h.keys()) == {"loss", "recon", "kl", "val_loss", "val_recon", "val_kl"}
+    assert h["loss"][-1] < h["loss"][0]
+    assert all(math.isclose(r["loss"], r["recon"] + r["kl"], rel_tol=1e-6) for r in h.records)
+
+
+def test_same_seed_same_run():
+    runs = []
+    for _ in range(2):
+        seed_everything(5)
+        model = Autoencoder((784, 32, 2))
+        h = train(model, data(), ae_loss, epochs=2, batch_size=100, seed=5, progress=False)
+        runs.append((h["loss"], params(model)))
+    assert runs[0][0] == runs[1][0] and torch.equal(runs[0][1], runs[1][1])
+
+
+def test_non_finite_loss_stops_with_causes_and_keeps_weights():
+    model = Autoencoder((784, 16, 2))
+    calls = []
+
+    def nan_on_third_step(m, x):
+        loss, parts = ae_loss(m, x)
+        calls.append(params(m))
+        return (loss * float("nan") if len(calls) == 3 else loss), parts
+
+    with pytest.raises(NonFiniteLossError, match=r"(?s)nan at epoch 1, step 3.*learning rate too high.*\[0, 1\]"):
+        train(model, data(), nan_on_third_step, epochs=1, batch_size=64, progress=False)
+    assert torch.equal(params(model), calls[2]) and torch.isfinite(params(model)).all()
+
+
+def test_unscaled_pixels_blow_up_with_a_clear_error():
+    # squared errors of 1e40 overflow float32: the message shows the batch's range
+    with pytest.raises(NonFiniteLossError, match=r"(?s)inf at epoch 1, step 1.*batch spans \[0, 1e\+20\]"):
+        train(Autoencoder((784, 16, 2)), data() * 1e20, ae_loss, epochs=1, progress=False)
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_what_was_done():
+    model, steps = Autoencoder((784, 16, 2)), []
+
+    def interrupt_at_step_12(m, x):
+        steps.append(1)
+        if len(steps) == 12:  # 8 steps per epoch: this is in epoch 2
+            os.kill(os.getpid(), signal.SIGINT)
+        return ae_loss(m, x)
+
+    h = train(model, data(), interrupt_at_step_12, epochs=5, batch_size=64, progress=False)
+    assert h.interrupted and len(h) == 1 and len(steps) == 12
+    assert torch.isfinite(params(model)).all()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    h2 = train(model, data(), ae_loss, epochs=1, batch_size=64, progress=False)  # usable afterwards
+    assert len(h2) == 1 and not h2.interrupted
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="epochs and batch_size must be positive ints"):
+        train(Autoencoder(), data(), ae_loss, epochs=0)
+    with pytest.raises(TypeError, match="x: expected a floating-point tensor"):
+        train(Autoencoder(), (data() * 255).to(torch.uint8), ae_loss)
+
+
+def test_default_device():
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert default_device().type == expected
+
+
+def test_tuples_of_tensors_are_batched_together():
+    from vae_lessons.classifier import accuracy, confident_fraction, train_classifier
+    from vae_lessons.data import load_mnist
+    x, y = load_mnist("test")
+    clf = train_classifier(x[:1500], y[:1500], epochs=10, seed=0)
+    assert accuracy(clf, x[1500:], y[1500:]) > 0.85  # held-out digits
+    # exact cases: uniform probabilities (0.1 each) are never confident; a huge logit always is
+    flat = torch.nn.Linear(784, 10)
+    torch.nn.init.zeros_(flat.weight), torch.nn.init.zeros_(flat.bias)
+    assert confident_fraction(flat, x[:10]) == 0.0
+    flat.bias.data[3] = 10.0  # p(class 3) = e^10 / (e^10 + 9) = 0.9996
+    assert confident_fraction(flat, x[:10]) == 1.0
+    assert confident_fraction(flat, x[:10], threshold=0.9999) == 0.0
+    with pytest.raises(ValueError, match="different lengths"):
+        train(clf, (x, y[:10]), lambda m, a, b: (m(a).sum(), {}), progress=False)

@@ -1,0 +1,184 @@
+"""One training loop for every model in the course: seeded, on the best device, with a
+progress bar, a loss history, a clean stop on Ctrl-C, and a clear error on a non-finite loss."""
+import math
+import random
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .validation import check_float
+
+
+def seed_everything(seed):
+    """Seed Python, NumPy and torch (CPU and CUDA) so a run repeats exactly on one machine."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def default_device():
+    """CUDA when a GPU is present, else the CPU. The course never requires a GPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced a NaN or infinite loss; the message names likely causes."""
+
+
+@dataclass
+class History:
+    """Per-epoch batch-mean values: history["loss"] is a list with one entry per epoch.
+    Keys: "loss", each part the loss function reports, and "val_" versions of both when
+    validation data was given. interrupted is True if Ctrl-C stopped training early."""
+    records: list = field(default_factory=list)
+    interrupted: bool = False
+    seconds: float = 0.0
+
+    def __getitem__(self, key):
+        return [r[key] for r in self.records]
+
+    def keys(self):
+        return list(self.records[0]) if self.records else []
+
+    def __len__(self):
+        return len(self.records)
+
+
+def _non_finite_message(loss, x, model, epoch, step, lr):
+    bad_params = [n for n, p in model.named_parameters() if not torch.isfinite(p).all()]
+    lines = [
+        f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; training stopped "
+        "(the model holds the weights from before this step). Likely causes:",
+        f"- learning rate too high (lr={lr:g}): try 10x smaller;",
+        f"- inputs outside the expected range (this batch spans [{x.min().item():.3g}, "
+        f"{x.max().item():.3g}]; pixels must be in [0, 1]);",
+        "- log(0) in a likelihood: pass logits, not probabilities, to log_bernoulli;",
+        "- exp(logvar) overflowing: a log-variance that grows without bound.",
+    ]
+    if bad_params:
+        lines.append(f"Non-finite parameters: {', '.join(bad_params[:5])}.")
+    return "\n".join(lines)
+
+
+class _StopOnInterrupt:
+    """First Ctrl-C: finish the current step, then stop. A second Ctrl-C aborts at once.
+    Only the main thread can own signal handlers; elsewhere this does nothing."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
+def _scalar(v):
+    return v.detach().item() if isinstance(v, torch.Tensor) else float(v)
+
+
+def _as_tuple(data, name):
+    """A tensor, or a tuple of tensors of one length (e.g. (x, y)), as a tuple."""
+    tensors = tuple(data) if isinstance(data, (tuple, list)) else (data,)
+    check_float(tensors[0], name)
+    if len(tensors[0]) == 0:
+        raise ValueError(f"{name}: no examples")
+    if any(len(t) != len(tensors[0]) for t in tensors):
+        raise ValueError(f"{name}: tensors of different lengths {[len(t) for t in tensors]}")
+    return tensors
+
+
+@torch.no_grad()
+def evaluate(model, data, loss_fn, batch_size=1000):
+    """Mean loss and parts over all of data (a tensor or tuple of tensors), without
+    gradients; returns a dict of floats."""
+    tensors = _as_tuple(data, "data")
+    model.eval()
+    totals, n = {}, len(tensors[0])
+    for i in range(0, n, batch_size):
+        batch = [t[i:i + batch_size] for t in tensors]
+        loss, parts = loss_fn(model, *batch)
+        for k, v in {"loss": loss, **parts}.items():
+            totals[k] = totals.get(k, 0.0) + _scalar(v) * len(batch[0]) / n
+    model.train()
+    return totals
+
+
+def train(model, x, loss_fn, *, epochs=10, batch_size=128, lr=1e-3, seed=0, device=None,
+          x_val=None, progress=True):
+    """Train model on x with Adam, minimising loss_fn(model, x_batch) -> (loss, parts).
+
+    x: a tensor of N examples, or a tuple such as (x, y) whose batches are passed on as
+    loss_fn(model, x_batch, y_batch). x_val: the same form, evaluated after each epoch.
+
+    Returns a History of per-epoch means. The data is moved to the device once and batches
+    are slices of a seeded permutation, so a run with the same seed repeats exactly.
+    Ctrl-C stops after the current step and returns the history so far (interrupted=True).
+    Raises NonFiniteLossError on a NaN/inf loss, before that step changes the weights.
+    """
+    tensors = _as_tuple(x, "x")
+    if not (isinstance(epochs, int) and epochs >= 1 and isinstance(batch_size, int) and batch_size >= 1):
+        raise ValueError(f"epochs and batch_size must be positive ints, got {epochs!r}, {batch_size!r}")
+    device = torch.device(device) if device is not None else default_device()
+    torch.manual_seed(seed)
+    order = torch.Generator().manual_seed(seed)
+    model.to(device).train()
+    tensors = [t.to(device) for t in tensors]
+    val = [t.to(device) for t in _as_tuple(x_val, "x_val")] if x_val is not None else None
+    n = len(tensors[0])
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    history, start = History(), time.perf_counter()
+    steps = math.ceil(n / batch_size)
+    bar = tqdm(range(epochs), desc="training", unit="epoch", disable=not progress)
+    with _StopOnInterrupt() as stop:
+        try:
+            for epoch in bar:
+                sums = {}
+                perm = torch.randperm(n, generator=order).to(device)
+                for step in range(steps):
+                    idx = perm[step * batch_size:(step + 1) * batch_size]
+                    batch = [t[idx] for t in tensors]
+                    loss, parts = loss_fn(model, *batch)
+                    if not torch.isfinite(loss):
+                        raise NonFiniteLossError(_non_finite_message(loss, batch[0], model, epoch, step, lr))
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    for k, v in {"loss": loss, **parts}.items():
+                        sums[k] = sums.get(k, 0.0) + _scalar(v) * len(idx)
+                    if stop.requested:
+                        break
+                record = {k: v / n for k, v in sums.items()} if not stop.requested else None
+                if record is None:
+                    history.interrupted = True
+                    break
+                if val is not None:
+                    record.update({f"val_{k}": v for k, v in evaluate(model, val, loss_fn).items()})
+                history.records.append(record)
+                bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if "loss" in k})
+        except KeyboardInterrupt:
+            history.interrupted = True
+        finally:
+            bar.close()
+            model.eval()
+            history.seconds = time.perf_counter() - start
+    if history.interrupted:
+        print(f"Interrupted: stopped after {len(history)} complete epoch(s); the model and "
+              "history are usable (the partial epoch is not recorded).")
+    return history
