@@ -19,8 +19,9 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q $(PIP_OPTS) "torch==2.13.0" -e ".[course,test]"
 	touch $@
 
+# JupyterLab refuses to run as root unless told; containers often are root.
 course: $(BIN)/.installed
-	$(BIN)/jupyter lab notebooks/00_start_here.ipynb
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/00_start_here.ipynb
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q tests $(NOTEBOOKS) --nbval-lax --nbval-current-env
