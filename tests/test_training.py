@@ -103,3 +103,15 @@ def test_tuples_of_tensors_are_batched_together():
     assert confident_fraction(flat, x[:10], threshold=0.9999) == 0.0
     with pytest.raises(ValueError, match="different lengths"):
         train(clf, (x, y[:10]), lambda m, a, b: (m(a).sum(), {}), progress=False)
+
+
+def test_progress_leaves_a_summary_line(capsys):
+    train(Autoencoder((784, 16, 2)), data(), ae_loss, epochs=2, x_val=data(64, 1), progress=True)
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("trained 2 epochs in ") and "val_loss" in line
+
+
+def test_evaluate_moves_data_to_the_model():
+    from vae_lessons.training import evaluate
+    model = Autoencoder((784, 16, 2)).to(default_device())
+    assert set(evaluate(model, data(64), ae_loss)) == {"loss", "sq_err"}

@@ -109,10 +109,11 @@ def evaluate(model, data, loss_fn, batch_size=1000):
     """Mean loss and parts over all of data (a tensor or tuple of tensors), without
     gradients; returns a dict of floats."""
     tensors = _as_tuple(data, "data")
+    device = next(model.parameters()).device
     model.eval()
     totals, n = {}, len(tensors[0])
     for i in range(0, n, batch_size):
-        batch = [t[i:i + batch_size] for t in tensors]
+        batch = [t[i:i + batch_size].to(device) for t in tensors]
         loss, parts = loss_fn(model, *batch)
         for k, v in {"loss": loss, **parts}.items():
             totals[k] = totals.get(k, 0.0) + _scalar(v) * len(batch[0]) / n
@@ -181,4 +182,7 @@ def train(model, x, loss_fn, *, epochs=10, batch_size=128, lr=1e-3, seed=0, devi
     if history.interrupted:
         print(f"Interrupted: stopped after {len(history)} complete epoch(s); the model and "
               "history are usable (the partial epoch is not recorded).")
+    elif progress:  # a line that survives where the progress widget does not (a saved notebook)
+        last = ", ".join(f"{k} {v:.4g}" for k, v in history.records[-1].items())
+        print(f"trained {epochs} epochs in {history.seconds:.1f} s on {device.type}: {last}")
     return history
