@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Bernoulli, Independent, MultivariateNormal, Normal, kl_divergence
 
-from vae_lessons.distributions import gaussian_kl, log_bernoulli, log_normal_diag, log_standard_normal
+from vae_lessons.distributions import (gaussian_kl, gaussian_kl_mc, log_bernoulli, log_normal_diag,
+                                      log_standard_normal)
 
 
 
@@ -98,9 +99,52 @@ def test_bad_input_names_the_argument():
         log_bernoulli(torch.full((2, 3), 2.0), torch.zeros(2, 3))
     with pytest.raises(ValueError, match=r"x has shape \(2, 3\) and logits has shape \(2, 4\)"):
         log_bernoulli(torch.zeros(2, 3), torch.zeros(2, 4))
-    with pytest.raises(ValueError, match=r"mu has shape \(2, 3\) and logvar \(3,\)"):
+    with pytest.raises(ValueError, match=r"mu_q has shape \(2, 3\) and logvar_q \(3,\)"):
         gaussian_kl(torch.zeros(2, 3), torch.zeros(3))
-    with pytest.raises(TypeError, match="logvar: expected a floating-point tensor"):
+    with pytest.raises(TypeError, match="logvar_q: expected a floating-point tensor"):
         gaussian_kl(torch.zeros(2), torch.zeros(2, dtype=torch.long))
     with pytest.raises(ValueError, match="x has shape .* mu has shape"):
         log_normal_diag(torch.zeros(2, 3), torch.zeros(4), torch.zeros(3))
+
+
+def test_general_kl_matches_torch_distributions_over_logvar_minus30_to_30():
+    lv = torch.linspace(-30, 30, 61)
+    lq, lp = torch.meshgrid(lv, lv, indexing="ij")
+    mq, mp = torch.randn(61, 61), torch.randn(61, 61)
+    ref = kl_divergence(Normal(mq, torch.exp(0.5 * lq)), Normal(mp, torch.exp(0.5 * lp)))
+    got = gaussian_kl(mq[..., None], lq[..., None], mp[..., None], lp[..., None])
+    torch.testing.assert_close(got, ref, rtol=1e-10, atol=1e-10)
+    got32 = gaussian_kl(*(t[..., None].float() for t in (mq, lq, mp, lp)))
+    assert torch.isfinite(got32).all()
+    torch.testing.assert_close(got32.double(), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_kl_is_exact_for_tiny_variance_differences_in_float32():
+    # 1 - 1 cancellation would give 0 or noise; the true value is d^2/4 for mu_q = mu_p
+    d = torch.tensor([[1e-4]])
+    assert gaussian_kl(d.float(), d.float(), d.float(), torch.zeros(1, 1)).item() == pytest.approx(1e-8 / 4, rel=1e-3)
+    naive = 0.5 * (torch.exp(d.float()) - 1 - d.float())  # the textbook form, in float32
+    assert abs(naive.item() - 1e-8 / 4) > 1e-9  # is wrong by more than 40%
+
+
+def test_general_kl_anchors_and_default_prior():
+    one = torch.ones(1)
+    assert gaussian_kl(2 * one, 0 * one, 0 * one, 0 * one).item() == 2.0
+    assert gaussian_kl(0 * one, 0 * one, 2 * one, 0 * one).item() == 2.0
+    assert gaussian_kl(3 * one, 1 * one, 3 * one, 1 * one).item() == 0.0
+    mu, lv = torch.randn(4, 3), torch.randn(4, 3)
+    torch.testing.assert_close(gaussian_kl(mu, lv), gaussian_kl(mu, lv, torch.zeros(3), torch.zeros(3)))
+
+
+def test_kl_monte_carlo_estimator_and_its_standard_error():
+    mu_q, lv_q, mu_p, lv_p = (torch.randn(5, 3) for _ in range(4))
+    exact = gaussian_kl(mu_q, lv_q, mu_p, lv_p)
+    est, se = gaussian_kl_mc(mu_q, lv_q, mu_p, lv_p, n_samples=50_000, generator=torch.Generator().manual_seed(0))
+    assert est.shape == se.shape == (5,)
+    assert ((est - exact).abs() < 4 * se).all()
+    # the standard error is honest: over 400 repeats of n = 100, the estimates spread by about se
+    reps = torch.stack([gaussian_kl_mc(mu_q[0], lv_q[0], mu_p[0], lv_p[0], n_samples=100)[0] for _ in range(400)])
+    _, se100 = gaussian_kl_mc(mu_q[0], lv_q[0], mu_p[0], lv_p[0], n_samples=100_000)
+    assert abs(reps.std() / (se100 * (100_000 / 100) ** 0.5) - 1) < 0.15
+    with pytest.raises(ValueError, match="n_samples must be at least 2"):
+        gaussian_kl_mc(mu_q, lv_q, n_samples=1)

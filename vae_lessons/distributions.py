@@ -46,13 +46,37 @@ def log_standard_normal(z):
     return -0.5 * (LOG_2PI + z**2).sum(-1)
 
 
-def gaussian_kl(mu, logvar):
-    """KL( N(mu, diag(exp(logvar))) || N(0, I) ) = 1/2 sum_d [ mu_d^2 + exp(logvar_d) - 1 - logvar_d ].
+def gaussian_kl(mu_q, logvar_q, mu_p=0.0, logvar_p=0.0):
+    """KL( N(mu_q, diag e^logvar_q) || N(mu_p, diag e^logvar_p) ), summed over the last dimension:
 
-    Kingma & Welling (2014), appendix B. mu, logvar: (..., L). Returns shape (...), in nats.
+        1/2 sum_d [ e^(lq - lp) - 1 - (lq - lp) + (mu_q - mu_p)^2 e^(-lp) ]
+
+    (Kingma & Welling 2014, appendix B, for the default prior N(0, I)). Written with
+    d = logvar_q - logvar_p and expm1(d) - d, which is exact for small d (no 1 - 1
+    cancellation) and finite for logvar in [-30, 30] in float32. Shapes (..., L),
+    broadcastable; returns (...), in nats.
     """
-    check_float(mu, "mu")
-    check_float(logvar, "logvar")
-    if mu.shape != logvar.shape:
-        raise ValueError(f"mu has shape {tuple(mu.shape)} and logvar {tuple(logvar.shape)}: they must match")
-    return 0.5 * (mu**2 + torch.exp(logvar) - 1 - logvar).sum(-1)
+    mu_q, logvar_q = check_float(mu_q, "mu_q"), check_float(logvar_q, "logvar_q")
+    mu_p, logvar_p = (torch.as_tensor(t, dtype=mu_q.dtype, device=mu_q.device) for t in (mu_p, logvar_p))
+    if mu_q.shape != logvar_q.shape:
+        raise ValueError(f"mu_q has shape {tuple(mu_q.shape)} and logvar_q {tuple(logvar_q.shape)}: they must match")
+    broadcast_shape(mu_q, mu_p, "mu_q", "mu_p")
+    broadcast_shape(logvar_q, logvar_p, "logvar_q", "logvar_p")
+    d = logvar_q - logvar_p
+    return 0.5 * (torch.expm1(d) - d + (mu_q - mu_p) ** 2 * torch.exp(-logvar_p)).sum(-1)
+
+
+def gaussian_kl_mc(mu_q, logvar_q, mu_p=0.0, logvar_p=0.0, *, n_samples=1000, generator=None):
+    """Monte Carlo estimate of the same KL: mean over z ~ q of log q(z) - log p(z).
+
+    Returns (estimate, standard error), each of shape (...): the standard error is the
+    sample standard deviation of the terms over sqrt(n_samples).
+    """
+    mu_q, logvar_q = check_float(mu_q, "mu_q"), check_float(logvar_q, "logvar_q")
+    mu_p, logvar_p = (torch.as_tensor(t, dtype=mu_q.dtype, device=mu_q.device) for t in (mu_p, logvar_p))
+    if n_samples < 2:
+        raise ValueError(f"n_samples must be at least 2 to give a standard error, got {n_samples}")
+    eps = torch.randn((n_samples,) + mu_q.shape, generator=generator, dtype=mu_q.dtype, device=mu_q.device)
+    z = mu_q + torch.exp(0.5 * logvar_q) * eps
+    terms = log_normal_diag(z, mu_q, logvar_q) - log_normal_diag(z, mu_p, logvar_p)
+    return terms.mean(0), terms.std(0) / n_samples**0.5
