@@ -11,7 +11,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 VAE_LESSONS_DATA ?= $(firstword $(wildcard $(CURDIR)/../shared/data))
 export VAE_LESSONS_DATA
 
-.PHONY: course test unit notebooks execute subset benchmark clean
+.PHONY: course test unit notebooks execute student subset benchmark clean
 
 # The stamp re-runs the install whenever pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml
@@ -32,10 +32,17 @@ unit: $(BIN)/.installed
 notebooks: $(BIN)/.installed
 	$(BIN)/python -m pytest -q $(NOTEBOOKS) --nbval-lax --nbval-current-env
 
-# Re-execute every notebook in place, top to bottom, so committed outputs stay true.
+# Re-execute every notebook in place, top to bottom, so committed outputs stay true
+# (exercise stubs, tagged `student`, are left for the learner), then refresh the student copies.
 execute: $(BIN)/.installed
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-	  --ExecutePreprocessor.timeout=600 --ExecutePreprocessor.kernel_name=python3 $(NOTEBOOKS)
+	  --ExecutePreprocessor.timeout=600 --ExecutePreprocessor.kernel_name=python3 \
+	  --ExecutePreprocessor.skip_cells_with_tag=student $(NOTEBOOKS)
+	$(BIN)/python scripts/make_student_copies.py
+
+# Student copies of the lessons (solutions removed) in student/.
+student: $(BIN)/.installed
+	$(BIN)/python scripts/make_student_copies.py
 
 # Rebuild the bundled MNIST subset from the original files; `git diff` should then be empty.
 subset: $(BIN)/.installed

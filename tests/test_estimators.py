@@ -64,5 +64,7 @@ def test_bad_input():
     f, _ = quadratic(torch.ones(2), torch.zeros(2))
     with pytest.raises(ValueError, match="mu and logvar must be vectors of one shape"):
         pathwise_gradient(f, torch.zeros(2), torch.zeros(3), 10)
+    with pytest.raises(ValueError, match="f: its output has no gradient"):
+        pathwise_gradient(lambda z: (z[:, 0] > 0).double(), torch.zeros(2, dtype=F64), torch.zeros(2, dtype=F64), 10)
     with pytest.raises(ValueError, match="n_samples must be at least 2"):
         score_function_gradient(f, torch.zeros(2), torch.zeros(2), 1)

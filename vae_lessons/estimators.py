@@ -56,7 +56,12 @@ def pathwise_gradient(f, mu, logvar, n_samples, *, generator=None):
     mu_s = mu.detach().expand(n_samples, -1).clone().requires_grad_()
     logvar_s = logvar.detach().expand(n_samples, -1).clone().requires_grad_()
     z = mu_s + torch.exp(0.5 * logvar_s) * eps
-    f(z).sum().backward()  # each row of z affects only its own value of f
+    values = f(z)
+    if not values.requires_grad:
+        raise ValueError("f: its output has no gradient with respect to z (a step, a comparison, "
+                         "a detach?); the pathwise estimator needs a differentiable f, the score "
+                         "function does not")
+    values.sum().backward()  # each row of z affects only its own value of f
     return mu_s.grad, logvar_s.grad
 
 
