@@ -115,7 +115,7 @@ def _read_pair(image_path, label_path, n=None):
     return _to_tensors(images, labels)
 
 
-def _find(folder, stem):
+def find_file(folder, stem):
     """The file for stem in folder, gzipped or not; None if neither exists."""
     for name in (stem + ".gz", stem):
         if (folder / name).is_file():
@@ -140,7 +140,7 @@ def load_full(spec, split="train", *, root=None, download=False, progress=True):
     root = Path(root).expanduser() if root is not None else default_root()
     folder = root / spec.folder
     stems = FILES[split]
-    paths = [_find(folder, s) or _find(root, s) for s in stems]
+    paths = [find_file(folder, s) or find_file(root, s) for s in stems]
     if None in paths and download:
         paths = [p or fetch(s + ".gz", spec.sha256[s + ".gz"], folder, spec.mirrors, progress=progress)
                  for p, s in zip(paths, stems)]

@@ -46,6 +46,17 @@ def log_standard_normal(z):
     return -0.5 * (LOG_2PI + z**2).sum(-1)
 
 
+def _kl_arguments(mu_q, logvar_q, mu_p, logvar_p):
+    """Check q's parameters; turn p's (numbers or tensors) into tensors that broadcast with them."""
+    mu_q, logvar_q = check_float(mu_q, "mu_q"), check_float(logvar_q, "logvar_q")
+    mu_p, logvar_p = (torch.as_tensor(t, dtype=mu_q.dtype, device=mu_q.device) for t in (mu_p, logvar_p))
+    if mu_q.shape != logvar_q.shape:
+        raise ValueError(f"mu_q has shape {tuple(mu_q.shape)} and logvar_q {tuple(logvar_q.shape)}: they must match")
+    broadcast_shape(mu_q, mu_p, "mu_q", "mu_p")
+    broadcast_shape(logvar_q, logvar_p, "logvar_q", "logvar_p")
+    return mu_q, logvar_q, mu_p, logvar_p
+
+
 def gaussian_kl(mu_q, logvar_q, mu_p=0.0, logvar_p=0.0):
     """KL( N(mu_q, diag e^logvar_q) || N(mu_p, diag e^logvar_p) ), summed over the last dimension:
 
@@ -56,12 +67,7 @@ def gaussian_kl(mu_q, logvar_q, mu_p=0.0, logvar_p=0.0):
     cancellation) and finite for logvar in [-30, 30] in float32. Shapes (..., L),
     broadcastable; returns (...), in nats.
     """
-    mu_q, logvar_q = check_float(mu_q, "mu_q"), check_float(logvar_q, "logvar_q")
-    mu_p, logvar_p = (torch.as_tensor(t, dtype=mu_q.dtype, device=mu_q.device) for t in (mu_p, logvar_p))
-    if mu_q.shape != logvar_q.shape:
-        raise ValueError(f"mu_q has shape {tuple(mu_q.shape)} and logvar_q {tuple(logvar_q.shape)}: they must match")
-    broadcast_shape(mu_q, mu_p, "mu_q", "mu_p")
-    broadcast_shape(logvar_q, logvar_p, "logvar_q", "logvar_p")
+    mu_q, logvar_q, mu_p, logvar_p = _kl_arguments(mu_q, logvar_q, mu_p, logvar_p)
     d = logvar_q - logvar_p
     return 0.5 * (torch.expm1(d) - d + (mu_q - mu_p) ** 2 * torch.exp(-logvar_p)).sum(-1)
 
@@ -72,8 +78,7 @@ def gaussian_kl_mc(mu_q, logvar_q, mu_p=0.0, logvar_p=0.0, *, n_samples=1000, ge
     Returns (estimate, standard error), each of shape (...): the standard error is the
     sample standard deviation of the terms over sqrt(n_samples).
     """
-    mu_q, logvar_q = check_float(mu_q, "mu_q"), check_float(logvar_q, "logvar_q")
-    mu_p, logvar_p = (torch.as_tensor(t, dtype=mu_q.dtype, device=mu_q.device) for t in (mu_p, logvar_p))
+    mu_q, logvar_q, mu_p, logvar_p = _kl_arguments(mu_q, logvar_q, mu_p, logvar_p)
     if n_samples < 2:
         raise ValueError(f"n_samples must be at least 2 to give a standard error, got {n_samples}")
     eps = torch.randn((n_samples,) + mu_q.shape, generator=generator, dtype=mu_q.dtype, device=mu_q.device)

@@ -12,11 +12,12 @@ import math
 
 import torch
 
+from .validation import check_float
+
 
 def _check_model(x, W, b, sigma2):
     for t, name in ((x, "x"), (W, "W"), (b, "b")):
-        if not isinstance(t, torch.Tensor) or not t.is_floating_point():
-            raise TypeError(f"{name}: expected a floating-point tensor")
+        check_float(t, name)
     if W.dim() != 2:
         raise ValueError(f"W: expected shape (D, L), got {tuple(W.shape)}")
     D, L = W.shape

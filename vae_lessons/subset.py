@@ -11,14 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .data import FILES, find_file
 from .download import sha256_of
 from .idx import read_idx, write_idx_gz
 
 PER_CLASS = {"train": 1000, "test": 200}
-STEMS = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-}
 
 
 def first_per_class(labels, per_class):
@@ -38,9 +35,9 @@ def build_subset(source, out, per_class=PER_CLASS):
     source, out = Path(source), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for split, (image_stem, label_stem) in STEMS.items():
-        images = read_idx(_pick(source, image_stem))
-        labels = read_idx(_pick(source, label_stem))
+    for split, (image_stem, label_stem) in FILES.items():
+        images = read_idx(_required(source, image_stem))
+        labels = read_idx(_required(source, label_stem))
         keep = first_per_class(labels, per_class[split])
         for stem, array in ((image_stem, images[keep]), (label_stem, labels[keep])):
             write_idx_gz(out / (stem + ".gz"), array)
@@ -50,8 +47,8 @@ def build_subset(source, out, per_class=PER_CLASS):
     return written
 
 
-def _pick(folder, stem):
-    for name in (stem + ".gz", stem):
-        if (folder / name).is_file():
-            return folder / name
-    raise FileNotFoundError(f"{folder}: no {stem}.gz or {stem}")
+def _required(folder, stem):
+    path = find_file(folder, stem)
+    if path is None:
+        raise FileNotFoundError(f"{folder}: no {stem}.gz or {stem}")
+    return path

@@ -165,10 +165,10 @@ def train(model, x, loss_fn, *, epochs=10, batch_size=128, lr=1e-3, seed=0, devi
                         sums[k] = sums.get(k, 0.0) + _scalar(v) * len(idx)
                     if stop.requested:
                         break
-                record = {k: v / n for k, v in sums.items()} if not stop.requested else None
-                if record is None:
+                if stop.requested:  # a partial epoch is not recorded
                     history.interrupted = True
                     break
+                record = {k: v / n for k, v in sums.items()}
                 if val is not None:
                     record.update({f"val_{k}": v for k, v in evaluate(model, val, loss_fn).items()})
                 history.records.append(record)
