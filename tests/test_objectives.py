@@ -1,17 +1,22 @@
 import math
 
+import pytest
 import torch
-import torch.nn.functional as F
+from torch.distributions import Independent, Normal
 
+from vae_lessons.linear_gaussian import ppca_log_likelihood, ppca_posterior
 from vae_lessons.models import VAE, Autoencoder
-from vae_lessons.objectives import ae_loss, elbo_parts, squared_error, vae_loss
+from vae_lessons.objectives import (ae_loss, bits_per_dim, elbo_parts, iwae_bound, log_mean_exp, squared_error,
+                                    vae_loss)
+
+F64 = torch.float64
 
 
 def test_squared_error_matches_mse():
     x, x_hat = torch.rand(4, 28, 28), torch.rand(4, 784)
-    torch.testing.assert_close(squared_error(x, x_hat).mean(), F.mse_loss(x_hat, x.reshape(4, 784), reduction="sum") / 4)
-    ae = Autoencoder((784, 16, 2))
-    loss, parts = ae_loss(ae, x)
+    torch.testing.assert_close(squared_error(x, x_hat).mean(),
+                               torch.nn.functional.mse_loss(x_hat, x.reshape(4, 784), reduction="sum") / 4)
+    loss, parts = ae_loss(Autoencoder((784, 16, 2)), x)
     assert loss.shape == () and parts["sq_err"] is loss
 
 
@@ -37,5 +42,106 @@ def test_zero_decoder_costs_784_ln2_and_prior_encoder_costs_no_kl():
     loss, parts = vae_loss(vae, x)
     assert abs(parts["recon"].item() - 784 * math.log(2)) < 1e-3
     assert parts["kl"].item() == 0.0
-    loss_beta, _ = vae_loss(vae, x, beta=0.0)
-    assert loss_beta.item() == parts["recon"].item()
+    assert vae_loss(vae, x, beta=0.0)[0].item() == parts["recon"].item()
+    assert bits_per_dim(784 * math.log(2)) == pytest.approx(1.0)
+
+
+def test_beta_weights_the_kl():
+    vae, x = VAE((784, 32, 2)), torch.rand(8, 784).round()
+    torch.manual_seed(0)
+    loss1, parts = vae_loss(vae, x, beta=1.0)
+    torch.manual_seed(0)
+    loss4, _ = vae_loss(vae, x, beta=4.0)
+    torch.testing.assert_close(loss4 - loss1, 3 * parts["kl"], rtol=0, atol=1e-3)  # float32 losses near 550
+
+
+def test_monte_carlo_kl_agrees_with_analytic_in_expectation():
+    vae, x = VAE((784, 32, 4)), torch.rand(2, 784).round()
+    with torch.no_grad():
+        analytic = elbo_parts(vae, x)[1]
+        mc = torch.stack([elbo_parts(vae, x, kl="mc")[1] for _ in range(4000)])
+    se = mc.std(0) / math.sqrt(len(mc))
+    assert ((mc.mean(0) - analytic).abs() < 4 * se).all()
+    with pytest.raises(ValueError, match="kl must be"):
+        elbo_parts(vae, x, kl="exact")
+
+
+def test_gaussian_likelihood_matches_torch_distributions():
+    vae = VAE((10, 4, 2), likelihood="gaussian")
+    with torch.no_grad():
+        vae.log_sigma2.fill_(-1.3)
+    x, z = torch.rand(5, 10), torch.randn(3, 5, 2)
+    ref = Independent(Normal(vae.decode(z.reshape(15, 2)).reshape(3, 5, 10), math.exp(-0.65)), 1).log_prob(x)
+    torch.testing.assert_close(vae.log_likelihood(x, z), ref)
+    with pytest.raises(ValueError, match="likelihood must be"):
+        VAE(likelihood="poisson")
+
+
+def test_log_mean_exp():
+    a = torch.tensor([[1.0, 2.0, 3.0], [1000.0, 1000.0, 1000.0]], dtype=F64)
+    torch.testing.assert_close(log_mean_exp(a[:1], dim=1), torch.log(torch.exp(a[:1]).mean(1)))
+    assert log_mean_exp(a[1:], dim=1).item() == pytest.approx(1000.0)
+
+
+def ppca_as_vae(W, b, sigma2, inflate=1.0):
+    """pPCA as a linear Gaussian VAE whose encoder outputs the exact posterior (L = 1),
+    its variance multiplied by `inflate` (1: exact; otherwise an imperfect q)."""
+    D, L = W.shape
+    vae = VAE((D, L), activation="linear", likelihood="gaussian").double()
+    M = W.T @ W + sigma2 * torch.eye(L, dtype=F64)
+    with torch.no_grad():
+        vae.decoder[0].weight.copy_(W)
+        vae.decoder[0].bias.copy_(b)
+        vae.log_sigma2.fill_(math.log(sigma2))
+        A = torch.linalg.solve(M, W.T)                                        # posterior mean = A (x - b)
+        vae.encoder[0].weight.copy_(torch.cat([A, torch.zeros(L, D, dtype=F64)]))
+        vae.encoder[0].bias.copy_(torch.cat([-A @ b, torch.log(inflate * sigma2 * torch.diag(torch.linalg.inv(M)))]))
+    return vae
+
+
+def ppca_data(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    W, b = torch.randn(6, 1, generator=g, dtype=F64), torch.randn(6, generator=g, dtype=F64)
+    x = torch.randn(8, 1, generator=g, dtype=F64) @ W.T + b + 0.5 * torch.randn(8, 6, generator=g, dtype=F64)
+    return x, W, b, 0.25
+
+
+def test_iwae_is_exact_with_the_exact_posterior_whatever_the_chunking():
+    x, W, b, s2 = ppca_data()
+    vae = ppca_as_vae(W, b, s2)
+    mean, cov = ppca_posterior(x, W, b, s2)
+    mu, logvar = vae.encode(x)
+    torch.testing.assert_close(mu, mean)
+    torch.testing.assert_close(logvar.exp(), cov[0, 0].expand(8, 1))
+    exact = ppca_log_likelihood(x, W, b, s2)
+    for k, chunk in ((1, None), (7, 3), (50, 50)):
+        torch.testing.assert_close(iwae_bound(vae, x, k, chunk=chunk), exact, rtol=0, atol=1e-10)
+
+
+def test_iwae_rises_with_k_to_the_exact_log_likelihood():
+    x, W, b, s2 = ppca_data()
+    vae = ppca_as_vae(W, b, s2, inflate=2.0)  # a poor q: twice too wide; weights of relative variance 2/sqrt(3) - 1
+    exact = ppca_log_likelihood(x, W, b, s2)
+    torch.manual_seed(0)
+    means, ses = [], []
+    for k in (1, 10, 100):
+        reps = torch.stack([iwae_bound(vae, x, k) for _ in range(1000)])       # (1000, N)
+        means.append(reps.mean(0))
+        ses.append(reps.std(0) / math.sqrt(1000))
+    assert ((means[1] - means[0]) > 3 * (ses[0] + ses[1])).all()             # more samples, tighter bound
+    assert ((means[2] - means[1]) > 0).all()
+    assert (means[2] <= exact + 3 * ses[2]).all()                            # still a lower bound
+    gap5000 = (exact - iwae_bound(vae, x, 5000, chunk=1000)).abs()
+    # IWAE-5000 scatters by sqrt(0.155 / 5000) = 0.0056 nats; k = 1 is KL(q || posterior) = 0.153 below
+    assert gap5000.max() < 0.03 < (exact - means[0]).min()
+
+
+def test_iwae_at_k1_is_the_one_sample_elbo():
+    vae, x = VAE((784, 32, 3)), torch.rand(5, 784).round()
+    torch.manual_seed(3)
+    iwae1 = iwae_bound(vae, x, 1)
+    torch.manual_seed(3)
+    log_px_z, kl_mc = elbo_parts(vae, x, kl="mc")
+    torch.testing.assert_close(iwae1, log_px_z - kl_mc, rtol=0, atol=1e-3)
+    with pytest.raises(ValueError, match="k must be a positive int"):
+        iwae_bound(vae, x, 0)

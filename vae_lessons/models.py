@@ -9,6 +9,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from .distributions import log_bernoulli, log_normal_diag
 from .validation import check_float, flatten_images
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "linear": None}
@@ -76,18 +77,26 @@ class VAEOutput(NamedTuple):
 
 
 class VAE(nn.Module):
-    """Encoder q(z|x) = N(mu, diag(exp(logvar))), prior p(z) = N(0, I),
-    decoder p(x|z) = Bernoulli(sigmoid(logits)) per pixel (Kingma & Welling, 2014).
+    """Encoder q(z|x) = N(mu, diag(exp(logvar))), prior p(z) = N(0, I), and decoder p(x|z):
+
+    - likelihood="bernoulli": Bernoulli(sigmoid(logits)) per pixel, for binary x
+      (Kingma & Welling, 2014); the decoder outputs logits;
+    - likelihood="gaussian": N(mean, exp(log_sigma2) I), one learned noise variance shared by
+      all pixels; the decoder outputs the mean.
 
     The encoder outputs log-variance, not sigma: any real number is a valid logvar, so no
     constraint (or eps) is needed, and exp(logvar) > 0 always.
     """
 
-    def __init__(self, dims=(784, 256, 2), activation="relu"):
+    def __init__(self, dims=(784, 256, 2), activation="relu", likelihood="bernoulli"):
         super().__init__()
-        self.dims = tuple(dims)
+        if likelihood not in ("bernoulli", "gaussian"):
+            raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', got {likelihood!r}")
+        self.dims, self.likelihood = tuple(dims), likelihood
         self.encoder = mlp(self.dims[:-1] + (2 * self.dims[-1],), activation)
         self.decoder = mlp(self.dims[::-1], activation)
+        if likelihood == "gaussian":
+            self.log_sigma2 = nn.Parameter(torch.zeros(()))
 
     @property
     def latent_dim(self):
@@ -105,8 +114,19 @@ class VAE(nn.Module):
         return mu + torch.exp(0.5 * logvar) * eps
 
     def decode(self, z):
-        """z: (N, L) -> Bernoulli logits (N, D); torch.sigmoid gives pixel probabilities."""
+        """z: (N, L) -> (N, D): Bernoulli logits (torch.sigmoid gives pixel probabilities),
+        or the Gaussian mean."""
         return self.decoder(_check_codes(z, self.latent_dim))
+
+    def log_likelihood(self, x, z):
+        """log p(x | z) in nats, summed over pixels: x (N, D) or (N, 28, 28); z (N, L), or
+        (K, N, L) for K codes per image. Returns (N,) or (K, N)."""
+        x = flatten_images(x, self.dims[0])
+        flat = z.reshape(-1, z.shape[-1])
+        out = self.decode(flat).reshape(z.shape[:-1] + (self.dims[0],))
+        if self.likelihood == "bernoulli":
+            return log_bernoulli(x, out)
+        return log_normal_diag(x, out, self.log_sigma2.expand_as(out))
 
     def forward(self, x):
         mu, logvar = self.encode(x)
@@ -115,7 +135,9 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def sample(self, n, generator=None):
-        """n images drawn through the prior: z ~ N(0, I), returned as pixel means sigmoid(logits), (n, D)."""
+        """n images drawn through the prior: z ~ N(0, I), returned as the decoder's means
+        (sigmoid(logits) for Bernoulli), (n, D)."""
         device = next(self.parameters()).device
         z = torch.randn(n, self.latent_dim, generator=generator, device=device)
-        return torch.sigmoid(self.decode(z))
+        out = self.decode(z)
+        return torch.sigmoid(out) if self.likelihood == "bernoulli" else out
