@@ -122,7 +122,7 @@ def evaluate(model, data, loss_fn, batch_size=1000):
 
 
 def train(model, x, loss_fn, *, epochs=10, batch_size=128, lr=1e-3, seed=0, device=None,
-          x_val=None, progress=True):
+          x_val=None, progress=True, optimizer=None, order=None, history=None, on_epoch_end=None):
     """Train model on x with Adam, minimising loss_fn(model, x_batch) -> (loss, parts).
 
     x: a tensor of N examples, or a tuple such as (x, y) whose batches are passed on as
@@ -132,19 +132,26 @@ def train(model, x, loss_fn, *, epochs=10, batch_size=128, lr=1e-3, seed=0, devi
     are slices of a seeded permutation, so a run with the same seed repeats exactly.
     Ctrl-C stops after the current step and returns the history so far (interrupted=True).
     Raises NonFiniteLossError on a NaN/inf loss, before that step changes the weights.
+
+    To continue a run (the command-line trainer's --resume), pass its optimizer, its
+    shuffling generator `order` and its history, with the torch RNG state restored: then
+    nothing is re-seeded and the run goes on as if never stopped. on_epoch_end(history) is
+    called after each complete epoch (to write a checkpoint, say).
     """
     tensors = _as_tuple(x, "x")
     if not (isinstance(epochs, int) and epochs >= 1 and isinstance(batch_size, int) and batch_size >= 1):
         raise ValueError(f"epochs and batch_size must be positive ints, got {epochs!r}, {batch_size!r}")
     device = torch.device(device) if device is not None else default_device()
-    torch.manual_seed(seed)
-    order = torch.Generator().manual_seed(seed)
+    if order is None:  # a fresh run; a resumed one brings its generator and RNG state
+        torch.manual_seed(seed)
+        order = torch.Generator().manual_seed(seed)
     model.to(device).train()
     tensors = [t.to(device) for t in tensors]
     val = [t.to(device) for t in _as_tuple(x_val, "x_val")] if x_val is not None else None
     n = len(tensors[0])
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    history, start = History(), time.perf_counter()
+    optimizer = optimizer if optimizer is not None else torch.optim.Adam(model.parameters(), lr=lr)
+    history = history if history is not None else History()
+    start, first = time.perf_counter(), len(history)
     steps = math.ceil(n / batch_size)
     bar = tqdm(range(epochs), desc="training", unit="epoch", disable=not progress)
     with _StopOnInterrupt() as stop:
@@ -173,16 +180,18 @@ def train(model, x, loss_fn, *, epochs=10, batch_size=128, lr=1e-3, seed=0, devi
                     record.update({f"val_{k}": v for k, v in evaluate(model, val, loss_fn).items()})
                 history.records.append(record)
                 bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if "loss" in k})
+                if on_epoch_end is not None:
+                    on_epoch_end(history)
         except KeyboardInterrupt:
             history.interrupted = True
         finally:
             bar.close()
             model.eval()
-            history.seconds = time.perf_counter() - start
+            history.seconds += time.perf_counter() - start
     if history.interrupted:
-        print(f"Interrupted: stopped after {len(history)} complete epoch(s); the model and "
+        print(f"Interrupted: stopped after {len(history) - first} complete epoch(s); the model and "
               "history are usable (the partial epoch is not recorded).")
     elif progress:  # a line that survives where the progress widget does not (a saved notebook)
         last = ", ".join(f"{k} {v:.4g}" for k, v in history.records[-1].items())
-        print(f"trained {epochs} epochs in {history.seconds:.1f} s on {device.type}: {last}")
+        print(f"trained {len(history) - first} epochs in {time.perf_counter() - start:.1f} s on {device.type}: {last}")
     return history
