@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch.distributions import Independent, Normal
 
-from vae_lessons.linear_gaussian import ppca_log_likelihood, ppca_posterior
+from vae_lessons.linear_gaussian import ppca_log_likelihood, ppca_posterior, ppca_vae
 from vae_lessons.models import VAE, Autoencoder
 from vae_lessons.objectives import (ae_loss, bits_per_dim, elbo_parts, iwae_bound, log_mean_exp, squared_error,
                                     vae_loss)
@@ -83,22 +83,6 @@ def test_log_mean_exp():
     assert log_mean_exp(a[1:], dim=1).item() == pytest.approx(1000.0)
 
 
-def ppca_as_vae(W, b, sigma2, inflate=1.0):
-    """pPCA as a linear Gaussian VAE whose encoder outputs the exact posterior (L = 1),
-    its variance multiplied by `inflate` (1: exact; otherwise an imperfect q)."""
-    D, L = W.shape
-    vae = VAE((D, L), activation="linear", likelihood="gaussian").double()
-    M = W.T @ W + sigma2 * torch.eye(L, dtype=F64)
-    with torch.no_grad():
-        vae.decoder[0].weight.copy_(W)
-        vae.decoder[0].bias.copy_(b)
-        vae.log_sigma2.fill_(math.log(sigma2))
-        A = torch.linalg.solve(M, W.T)                                        # posterior mean = A (x - b)
-        vae.encoder[0].weight.copy_(torch.cat([A, torch.zeros(L, D, dtype=F64)]))
-        vae.encoder[0].bias.copy_(torch.cat([-A @ b, torch.log(inflate * sigma2 * torch.diag(torch.linalg.inv(M)))]))
-    return vae
-
-
 def ppca_data(seed=0):
     g = torch.Generator().manual_seed(seed)
     W, b = torch.randn(6, 1, generator=g, dtype=F64), torch.randn(6, generator=g, dtype=F64)
@@ -108,7 +92,7 @@ def ppca_data(seed=0):
 
 def test_iwae_is_exact_with_the_exact_posterior_whatever_the_chunking():
     x, W, b, s2 = ppca_data()
-    vae = ppca_as_vae(W, b, s2)
+    vae = ppca_vae(W, b, s2)
     mean, cov = ppca_posterior(x, W, b, s2)
     mu, logvar = vae.encode(x)
     torch.testing.assert_close(mu, mean)
@@ -120,7 +104,7 @@ def test_iwae_is_exact_with_the_exact_posterior_whatever_the_chunking():
 
 def test_iwae_rises_with_k_to_the_exact_log_likelihood():
     x, W, b, s2 = ppca_data()
-    vae = ppca_as_vae(W, b, s2, inflate=2.0)  # a poor q: twice too wide; weights of relative variance 2/sqrt(3) - 1
+    vae = ppca_vae(W, b, s2, q_var_scale=2.0)  # a poor q: twice too wide; weights of relative variance 2/sqrt(3) - 1
     exact = ppca_log_likelihood(x, W, b, s2)
     torch.manual_seed(0)
     means, ses = [], []

@@ -132,3 +132,26 @@ def gaussian_kl_full(mean_q, cov_q, mean_p, cov_p):
     maha = (diff * torch.cholesky_solve(diff, chol_p_b)).sum((-2, -1))
     logdet = lambda c: 2 * torch.log(torch.diagonal(c, dim1=-2, dim2=-1)).sum(-1)  # noqa: E731
     return 0.5 * (trace + maha - L + logdet(chol_p) - logdet(chol_q))
+
+
+def ppca_vae(W, b, sigma2, q_var_scale=1.0):
+    """pPCA as a linear VAE (Gaussian likelihood), for checking VAE code against exact answers.
+
+    The decoder is x = W z + b with noise variance sigma2; the encoder outputs the exact
+    posterior mean and, for its variance, the diagonal of the posterior covariance times
+    q_var_scale. With L = 1 and q_var_scale = 1, q is the exact posterior.
+    """
+    from .models import VAE  # models depends on nothing here; imported late to keep this module light
+
+    D, L = W.shape
+    vae = VAE((D, L), activation="linear", likelihood="gaussian").to(W.dtype)
+    M = _M(W, torch.as_tensor(sigma2, dtype=W.dtype))
+    A = torch.linalg.solve(M, W.T)                                      # posterior mean = A (x - b)
+    with torch.no_grad():
+        vae.decoder[0].weight.copy_(W)
+        vae.decoder[0].bias.copy_(b)
+        vae.log_sigma2.fill_(math.log(sigma2))
+        vae.encoder[0].weight.copy_(torch.cat([A, torch.zeros(L, D, dtype=W.dtype)]))
+        post_var = sigma2 * torch.diagonal(torch.linalg.inv(M))
+        vae.encoder[0].bias.copy_(torch.cat([-A @ b, torch.log(q_var_scale * post_var)]))
+    return vae
