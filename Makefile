@@ -37,7 +37,7 @@ notebooks: $(BIN)/.installed
 execute: $(BIN)/.installed
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	  --ExecutePreprocessor.timeout=600 --ExecutePreprocessor.kernel_name=python3 \
-	  --ExecutePreprocessor.skip_cells_with_tag=student $(NOTEBOOKS)
+	  --ExecutePreprocessor.skip_cells_with_tag=student --ExecutePreprocessor.record_timing=False $(NOTEBOOKS)
 	$(BIN)/python scripts/make_student_copies.py
 
 # Student copies of the lessons (solutions removed) in student/.

@@ -24,6 +24,7 @@ def student_copy(nb):
             continue
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
+        cell.metadata.pop("execution", None)  # timestamps of the source's last run
         cells.append(cell)
     nb.cells = cells
     nb.metadata.pop("widgets", None)

@@ -148,3 +148,9 @@ def test_kl_monte_carlo_estimator_and_its_standard_error():
     assert abs(reps.std() / (se100 * (100_000 / 100) ** 0.5) - 1) < 0.15
     with pytest.raises(ValueError, match="n_samples must be at least 2"):
         gaussian_kl_mc(mu_q, lv_q, n_samples=1)
+
+
+def test_pixel_check_catches_nan_and_inf():
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        with pytest.raises(ValueError, match=r"x: values must lie in \[0, 1\]"):
+            log_bernoulli(torch.tensor([[0.5, bad]]), torch.zeros(1, 2))

@@ -200,17 +200,24 @@ def load_fashion_mnist(split="train", *, root=None, download=False):
     return load_full(FASHION_MNIST, split, root=root, download=download)
 
 
+def _bernoulli(x, generator):
+    # b = [u < x] with u ~ U[0, 1) is Bernoulli(x) exactly (pixels at 0 and 1 never change),
+    # and on a CPU it is over twice as fast as torch.bernoulli: it runs on every batch.
+    u = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+    return (u < x).to(x.dtype)
+
+
 def binarize_static(x, seed=0):
     """One fixed Bernoulli draw per pixel: b ~ Bernoulli(x), the same every call for a seed.
 
     The binarized-MNIST convention of Larochelle & Murray (2011): sample once, keep it.
     """
     check_pixels(x, "x")
-    return torch.bernoulli(x, generator=torch.Generator(device=x.device).manual_seed(seed))
+    return _bernoulli(x, torch.Generator(device=x.device).manual_seed(seed))
 
 
 def binarize_dynamic(x, generator=None):
     """A fresh Bernoulli draw per call (call it on every batch): Burda et al. (2015)'s
     dynamic binarization, which acts as data augmentation and reduces over-fitting."""
     check_pixels(x, "x")
-    return torch.bernoulli(x, generator=generator)
+    return _bernoulli(x, generator)

@@ -20,11 +20,14 @@ def check_float(t, name):
 def check_pixels(x, name="x"):
     """x must be a float tensor with every value in [0, 1] (a Bernoulli mean or a binary pixel)."""
     check_float(x, name)
-    if x.numel() and not (torch.isfinite(x).all() and x.min() >= 0 and x.max() <= 1):
-        hint = " (pixels in 0..255? divide by 255.0)" if x.max() > 1.5 else ""
+    if not x.numel():
+        return x
+    lo, hi = torch.aminmax(x)  # one pass; NaN and +-inf fail the comparison below
+    if not (lo >= 0 and hi <= 1):
+        hint = " (pixels in 0..255? divide by 255.0)" if hi > 1.5 else ""
         raise ValueError(
             f"{name}: values must lie in [0, 1] (pixel intensities or Bernoulli means), "
-            f"got range [{x.min().item():.4g}, {x.max().item():.4g}]{hint}"
+            f"got range [{lo.item():.4g}, {hi.item():.4g}]{hint}"
         )
     return x
 

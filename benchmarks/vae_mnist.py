@@ -1,0 +1,124 @@
+"""Full-MNIST benchmarks of the package's trainer (not tests: they never fail on a slow machine).
+
+    python benchmarks/vae_mnist.py recipe      # (a) the PyTorch example's recipe, 10 epochs
+    python benchmarks/vae_mnist.py quality --epochs 30 --k 5000   # (b) IWAE-5000, dynamic binarization
+    python benchmarks/vae_mnist.py throughput  # (c) images/s; data-pipeline overhead
+
+Reads the full files from $VAE_LESSONS_DATA (or --data-root); uses a GPU when present. (a) and
+(b) run `python -m vae_lessons train/evaluate`, the same code a user runs, in runs/benchmarks/.
+"""
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from vae_lessons import data
+from vae_lessons.models import VAE
+from vae_lessons.objectives import vae_loss
+from vae_lessons.training import default_device, train
+
+OUT = Path("runs/benchmarks")
+
+
+def machine():
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{platform.machine()}, {os.cpu_count()} cores, {gpu}, torch {torch.__version__}"
+
+
+def cli(*args):
+    cmd = [sys.executable, "-m", "vae_lessons", *map(str, args)]
+    print("$", " ".join(cmd[1:]), flush=True)
+    subprocess.run(cmd, check=True)
+
+
+def recipe(args):
+    """(a) pytorch/examples vae: 784-400-20, ReLU, BCE summed on grey-level pixels, Adam 1e-3, batch 128, seed 1."""
+    run = OUT / "pytorch_example_recipe"
+    cli("train", "--dataset", "mnist", "--data-root", args.data_root, "--dims", "784-400-20", "--binarize", "none",
+        "--epochs", 10, "--batch-size", 128, "--lr", "1e-3", "--seed", 1, "--out", run, "--no-progress")
+    s = json.loads((run / "summary.json").read_text())
+    print(f"\n(a) test loss {-s['test_elbo_nats']:.2f} ± {s['test_elbo_se']:.2f} nats per image (BCE + KL on grey pixels, "
+          f"one sampled z; the example reports about 105.6); {s['seconds'] / s['epochs']:.1f} s per epoch on {machine()}")
+
+
+def quality(args):
+    """(b) one stochastic layer (784-200-200-50, tanh) on dynamically binarized MNIST; IWAE-k on the test set."""
+    run = OUT / f"quality_{args.epochs}ep"
+    start = time.perf_counter()
+    cli("train", "--dataset", "mnist", "--data-root", args.data_root, "--dims", "784-200-200-50", "--activation", "tanh",
+        "--binarize", "dynamic", "--epochs", args.epochs, "--batch-size", 100, "--lr", "1e-3", "--seed", 0,
+        "--out", run, "--no-progress")
+    minutes = (time.perf_counter() - start) / 60
+    cli("evaluate", run, "--data-root", args.data_root, "--k", args.k)
+    e = json.loads((run / f"evaluation_k{args.k}.json").read_text())
+    print(f"\n(b) {args.epochs} epochs ({minutes:.1f} min of training): test IWAE-{args.k} {e['iwae_nats']:.2f} ± "
+          f"{e['iwae_se']:.2f} nats, ELBO {e['elbo_nats']:.2f} (test set binarized once, seed 0; {e['test_images']} images;"
+          f" evaluation {e['seconds'] / 60:.1f} min). Burda et al. 2015: -86.76 after 3,280 epochs. {machine()}")
+
+
+def throughput(args):
+    """(c) training images per second, three ways, best of 4 epochs each, interleaved:
+    bare forward-backward-step on batches made beforehand (binary, on the device);
+    train() on the same binary images (adds shuffling, slicing and the per-step checks and logging:
+    the data pipeline); train() with dynamic binarization (adds a fresh Bernoulli draw per batch)."""
+    device = default_device()
+    x, _ = data.load_mnist("train", full=True, root=args.data_root)
+    x = x.reshape(len(x), -1).to(device)
+    x_bin = data.binarize_static(x, seed=0)
+    rows = []
+    for dims in ((784, 400, 20), (784, 200, 200, 50)):
+        torch.manual_seed(0)
+        model = VAE(dims).to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        batches = list(x_bin.split(128))
+
+        def bare():
+            for b in batches:
+                loss, _ = vae_loss(model, b)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+
+        def with_train(inputs, loss_fn):
+            return lambda: train(model, inputs, loss_fn, epochs=1, batch_size=128, progress=False, device=device,
+                                 optimizer=optimizer, order=torch.Generator().manual_seed(0))
+
+        runs = {"bare": bare, "pipeline": with_train(x_bin, vae_loss),
+                "dynamic": with_train(x, lambda m, xb: vae_loss(m, data.binarize_dynamic(xb)))}
+        t = {name: float("inf") for name in runs}
+        for name, run in runs.items():
+            run()  # warm-up
+        for _ in range(4):  # round-robin, so that drift in the machine's speed hits all three alike
+            for name, run in runs.items():
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                start = time.perf_counter()
+                run()
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                t[name] = min(t[name], time.perf_counter() - start)
+        rows.append(("-".join(map(str, dims)), len(x) / t["bare"], len(x) / t["pipeline"], len(x) / t["dynamic"],
+                     100 * (t["pipeline"] - t["bare"]) / t["bare"], 100 * (t["dynamic"] - t["pipeline"]) / t["bare"]))
+    print(f"\n(c) {machine()}, device {device}; images per second, best of 4 interleaved epochs of 60,000")
+    print("| model | bare steps | train() | train() + dynamic binarization | pipeline overhead | binarization |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, a, b, c, o, d in rows:
+        print(f"| {name} | {a:,.0f} | {b:,.0f} | {c:,.0f} | {o:+.1f}% | {d:+.1f}% |")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("which", choices=("recipe", "quality", "throughput"))
+    parser.add_argument("--data-root", default=os.environ.get("VAE_LESSONS_DATA"))
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--k", type=int, default=5000)
+    args = parser.parse_args()
+    if not args.data_root:
+        sys.exit("set $VAE_LESSONS_DATA or pass --data-root: the folder holding mnist/")
+    {"recipe": recipe, "quality": quality, "throughput": throughput}[args.which](args)
