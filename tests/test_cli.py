@@ -72,6 +72,7 @@ def test_bad_input_ends_in_one_line_and_status_2(tmp_path, capsys):
     one_line_error(capsys, ["train", *SMALL, "--epochs", 2, "--lr", "1e6", "--out", tmp_path / "nan"],
                    "learning rate too high")
     one_line_error(capsys, ["evaluate", tmp_path / "nowhere"], "no checkpoint there")
+    one_line_error(capsys, ["train", "--out", tmp_path / "y", "--resume"], "no checkpoint there")
 
 
 def test_checkpoints_from_elsewhere_are_refused(tmp_path, capsys):
@@ -85,6 +86,7 @@ def test_checkpoints_from_elsewhere_are_refused(tmp_path, capsys):
     ckpt["config"]["dims"] = [784, 32, 3]  # a config that does not match its weights
     other.mkdir()
     torch.save(ckpt, other / "checkpoint.pt")
+    one_line_error(capsys, ["evaluate", run, "--n-test", 0], "--n-test at least 2")
     one_line_error(capsys, ["evaluate", other], "do not fit the architecture 784-32-3")
     torch.save({"weights": torch.zeros(3)}, other / "checkpoint.pt")
     one_line_error(capsys, ["evaluate", other], "no vae_lessons configuration")

@@ -220,8 +220,8 @@ def evaluate_command(args):
     config = ckpt.get("config")
     if not isinstance(config, dict) or not all(k in config for k in ARCHITECTURE + ("dataset", "binarize")):
         raise UsageError(f"{ckpt_path}: no vae_lessons configuration in this checkpoint")
-    if args.k < 1:
-        raise UsageError("--k must be at least 1")
+    if args.k < 1 or (args.n_test is not None and args.n_test < 2):
+        raise UsageError("--k must be at least 1 and --n-test at least 2")
     device = pick_device(args.device)
     model = make_model(config)
     load_weights(model, ckpt["model"], ckpt_path)
@@ -248,3 +248,6 @@ def main(argv=None):
     except (UsageError, FileNotFoundError, DataFileError, DownloadError, NonFiniteLossError) as err:
         print(f"vae_lessons: error: {err}".replace("\n", " "), file=sys.stderr)  # one line, no traceback
         return 2
+    except KeyboardInterrupt:  # before training started (while loading data, say): nothing to save
+        print("vae_lessons: interrupted", file=sys.stderr)
+        return 130
