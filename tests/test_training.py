@@ -115,3 +115,13 @@ def test_evaluate_moves_data_to_the_model():
     from vae_lessons.training import evaluate
     model = Autoencoder((784, 16, 2)).to(default_device())
     assert set(evaluate(model, data(64), ae_loss)) == {"loss", "sq_err"}
+
+
+def test_history_is_current_at_each_epoch_end_and_continues():
+    seen = []
+    model = Autoencoder((784, 16, 2))
+    h = train(model, data(), ae_loss, epochs=2, progress=False, on_epoch_end=lambda hist: seen.append((len(hist), hist.seconds)))
+    assert [n for n, _ in seen] == [1, 2] and 0 < seen[0][1] < seen[1][1] <= h.seconds
+    before = h.seconds
+    h = train(model, data(), ae_loss, epochs=1, progress=False, history=h, order=torch.Generator().manual_seed(0))
+    assert len(h) == 3 and h.seconds > before

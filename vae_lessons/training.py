@@ -151,7 +151,7 @@ def train(model, x, loss_fn, *, epochs=10, batch_size=128, lr=1e-3, seed=0, devi
     n = len(tensors[0])
     optimizer = optimizer if optimizer is not None else torch.optim.Adam(model.parameters(), lr=lr)
     history = history if history is not None else History()
-    start, first = time.perf_counter(), len(history)
+    start, first, base_seconds = time.perf_counter(), len(history), history.seconds
     steps = math.ceil(n / batch_size)
     bar = tqdm(range(epochs), desc="training", unit="epoch", disable=not progress)
     with _StopOnInterrupt() as stop:
@@ -180,6 +180,7 @@ def train(model, x, loss_fn, *, epochs=10, batch_size=128, lr=1e-3, seed=0, devi
                     record.update({f"val_{k}": v for k, v in evaluate(model, val, loss_fn).items()})
                 history.records.append(record)
                 bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if "loss" in k})
+                history.seconds = base_seconds + time.perf_counter() - start
                 if on_epoch_end is not None:
                     on_epoch_end(history)
         except KeyboardInterrupt:
@@ -187,7 +188,7 @@ def train(model, x, loss_fn, *, epochs=10, batch_size=128, lr=1e-3, seed=0, devi
         finally:
             bar.close()
             model.eval()
-            history.seconds += time.perf_counter() - start
+            history.seconds = base_seconds + time.perf_counter() - start
     if history.interrupted:
         print(f"Interrupted: stopped after {len(history) - first} complete epoch(s); the model and "
               "history are usable (the partial epoch is not recorded).")
