@@ -6,7 +6,7 @@ from torch.distributions import Independent, Normal
 
 from vae_lessons.linear_gaussian import ppca_log_likelihood, ppca_posterior, ppca_vae
 from vae_lessons.models import VAE, Autoencoder
-from vae_lessons.objectives import (ae_loss, bits_per_dim, elbo_parts, iwae_bound, log_mean_exp, squared_error,
+from vae_lessons.objectives import (ae_loss, bits_per_dim, elbo, elbo_parts, iwae_bound, log_mean_exp, squared_error,
                                     vae_loss)
 
 F64 = torch.float64
@@ -32,6 +32,14 @@ def test_elbo_parts_equal_a_hand_computation():
     by_hand = (x * torch.log(p) + (1 - x) * torch.log(1 - p)).sum(1)
     torch.testing.assert_close(log_px_z, by_hand, atol=1e-3, rtol=1e-5)
     torch.testing.assert_close(kl, -0.5 * (1 + logvar - mu**2 - logvar.exp()).sum(1))
+
+
+def test_elbo_is_reconstruction_minus_kl_with_the_same_z():
+    vae, x = VAE((784, 32, 3)), torch.rand(5, 784).round()
+    torch.manual_seed(2)
+    log_px_z, kl = elbo_parts(vae, x)
+    torch.manual_seed(2)
+    torch.testing.assert_close(elbo(vae, x), log_px_z - kl)
 
 
 def test_zero_decoder_costs_784_ln2_and_prior_encoder_costs_no_kl():

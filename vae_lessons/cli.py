@@ -22,7 +22,7 @@ from . import data
 from .download import DownloadError
 from .idx import DataFileError
 from .models import VAE
-from .objectives import bits_per_dim, elbo_parts, iwae_bound, vae_loss
+from .objectives import bits_per_dim, elbo, iwae_bound, vae_loss
 from .training import History, NonFiniteLossError, default_device, seed_everything, train
 
 DATASETS = ("mnist-subset", "mnist", "fashion-mnist")
@@ -193,14 +193,14 @@ def train_command(args):
         print(f"interrupted: {args.out / 'checkpoint.pt'} holds epoch {len(history)}; "
               f"continue with the same command and --resume", file=sys.stderr)
         return 130
-    elbo, se = test_elbo(model, x_test)
+    elbo_mean, se = test_elbo(model, x_test)
     summary = {"config": config, "epochs": len(history), "seconds": round(history.seconds, 2),
                "device": str(device), "train_images": len(x_train), "test_images": len(x_test),
                "test_binarization": "none" if config["binarize"] == "none" else "static, seed 0",
                "final": history.records[-1] if len(history) else None,
-               "test_elbo_nats": elbo, "test_elbo_se": se, "test_bits_per_dim": bits_per_dim(-elbo)}
+               "test_elbo_nats": elbo_mean, "test_elbo_se": se, "test_bits_per_dim": bits_per_dim(-elbo_mean)}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"test ELBO {elbo:.2f} ± {se:.2f} nats per image (sampled z); summary in {args.out / 'summary.json'}")
+    print(f"test ELBO {elbo_mean:.2f} ± {se:.2f} nats per image (sampled z); summary in {args.out / 'summary.json'}")
     return 0
 
 
@@ -209,8 +209,7 @@ def test_elbo(model, x, batch_size=1000):
     """Mean ELBO per image with one sampled z, and its standard error over images."""
     model.eval()
     device = next(model.parameters()).device
-    values = torch.cat([(lambda p: p[0] - p[1])(elbo_parts(model, x[i:i + batch_size].to(device))).cpu()
-                        for i in range(0, len(x), batch_size)])
+    values = torch.cat([elbo(model, x[i:i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])
     return values.mean().item(), values.std().item() / math.sqrt(len(values))
 
 
@@ -229,14 +228,14 @@ def evaluate_command(args):
     x = test_images(config, args.data_root)[: args.n_test]
     torch.manual_seed(0)
     start = time.perf_counter()
-    elbo, elbo_se = test_elbo(model, x)
+    elbo_mean, elbo_se = test_elbo(model, x)
     iwae = torch.cat([iwae_bound(model, x[i:i + 100].to(device), args.k).cpu() for i in range(0, len(x), 100)])
-    result = {"test_images": len(x), "k": args.k, "elbo_nats": elbo, "elbo_se": elbo_se,
+    result = {"test_images": len(x), "k": args.k, "elbo_nats": elbo_mean, "elbo_se": elbo_se,
               "iwae_nats": iwae.mean().item(), "iwae_se": iwae.std().item() / math.sqrt(len(x)),
               "iwae_bits_per_dim": bits_per_dim(-iwae.mean().item()), "seconds": round(time.perf_counter() - start, 1),
               "binarization": "none" if config["binarize"] == "none" else "static, seed 0"}
     (args.run / f"evaluation_k{args.k}.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{len(x)} test images: ELBO {elbo:.2f} ± {elbo_se:.2f}, IWAE-{args.k} {result['iwae_nats']:.2f} "
+    print(f"{len(x)} test images: ELBO {elbo_mean:.2f} ± {elbo_se:.2f}, IWAE-{args.k} {result['iwae_nats']:.2f} "
           f"± {result['iwae_se']:.2f} nats per image ({result['iwae_bits_per_dim']:.4f} bits/dim)")
     return 0
 

@@ -191,7 +191,6 @@ def load_mnist(split="train", *, full=False, root=None, download=False):
     """
     if full:
         return load_full(MNIST, split, root=root, download=download)
-    _check_split(split)
     return load_bundled(split)
 
 

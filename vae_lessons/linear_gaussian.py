@@ -12,6 +12,7 @@ import math
 
 import torch
 
+from .models import VAE
 from .validation import check_float
 
 
@@ -141,8 +142,6 @@ def ppca_vae(W, b, sigma2, q_var_scale=1.0):
     posterior mean and, for its variance, the diagonal of the posterior covariance times
     q_var_scale. With L = 1 and q_var_scale = 1, q is the exact posterior.
     """
-    from .models import VAE  # models depends on nothing here; imported late to keep this module light
-
     D, L = W.shape
     vae = VAE((D, L), activation="linear", likelihood="gaussian").to(W.dtype)
     M = _M(W, torch.as_tensor(sigma2, dtype=W.dtype))

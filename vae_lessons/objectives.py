@@ -44,6 +44,12 @@ def elbo_parts(model, x, kl="analytic"):
     return log_px_z, log_normal_diag(z, mu, logvar) - log_standard_normal(z)
 
 
+def elbo(model, x, kl="analytic"):
+    """The ELBO per image, (N,), in nats, with one sampled z: log p(x|z) - KL (see elbo_parts)."""
+    log_px_z, kl_term = elbo_parts(model, x, kl)
+    return log_px_z - kl_term
+
+
 def vae_loss(model, x, beta=1.0, kl="analytic"):
     """Negative ELBO (for beta = 1), batch mean, nats per image: -log p(x|z) + beta * KL."""
     log_px_z, kl_term = elbo_parts(model, x, kl)
