@@ -1,8 +1,9 @@
-"""A small MNIST digit classifier: a yardstick for generated images.
+"""A small MNIST digit classifier, whose hidden layer is the feature space in which lessons
+measure generated images (metrics.frechet_distance, metrics.precision_recall).
 
-A decoded image that the classifier assigns to one digit with high confidence looks like
-a digit; garbage spreads its probability over several classes. Lessons use the fraction
-of confident images to compare generators (lesson 01: autoencoder codes; lesson 07: AE vs VAE).
+Its confidence alone is a poor yardstick: like most classifiers it is confident far from the
+data, on most images of uniform noise (lesson 01 measures it), so lessons compare feature
+distributions instead, with real-vs-real and noise beside every score.
 """
 import torch
 import torch.nn.functional as F
@@ -24,6 +25,15 @@ def train_classifier(x, y, *, epochs=10, seed=0, progress=False):
     model = mlp((784, 256, 10))
     train(model, (x, y), classification_loss, epochs=epochs, seed=seed, progress=progress)
     return model
+
+
+@torch.no_grad()
+def features(model, images, batch_size=2000):
+    """The classifier's hidden layer, after its ReLU: images (N, 784) or (N, 28, 28) in [0, 1]
+    -> features (N, 256), on the CPU."""
+    device = next(model.parameters()).device
+    x = flatten_images(images, 784)
+    return torch.cat([model[:-1](x[i:i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])
 
 
 def accuracy(model, x, y):

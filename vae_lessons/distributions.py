@@ -63,9 +63,13 @@ def gaussian_kl(mu_q, logvar_q, mu_p=0.0, logvar_p=0.0):
         1/2 sum_d [ e^(lq - lp) - 1 - (lq - lp) + (mu_q - mu_p)^2 e^(-lp) ]
 
     (Kingma & Welling 2014, appendix B, for the default prior N(0, I)). Written with
-    d = logvar_q - logvar_p and expm1(d) - d, which is exact for small d (no 1 - 1
-    cancellation) and finite for logvar in [-30, 30] in float32. Shapes (..., L),
-    broadcastable; returns (...), in nats.
+    d = logvar_q - logvar_p and expm1(d) - d: for small d this avoids the 1 - 1 cancellation
+    of exp(d) - 1 - d. With u = 2^-24 ~ 6e-8 (float32's unit roundoff), a correctly rounded
+    expm1 leaves a relative error of at most about 2u / |d| (1.2e-3 at |d| = 1e-4), where
+    exp(d) - 1 - d has one of order u / d^2 (every digit lost by |d| ~ 1e-4). Lesson 04
+    measures at most 0.91 of that bound for |d| in [1e-4, 0.1] in float32 (8.4e-4 at
+    |d| = 1.26e-4). It stays finite for logvar in [-30, 30] in float32.
+    Shapes (..., L), broadcastable; returns (...), in nats.
     """
     mu_q, logvar_q, mu_p, logvar_p = _kl_arguments(mu_q, logvar_q, mu_p, logvar_p)
     d = logvar_q - logvar_p

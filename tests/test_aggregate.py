@@ -1,0 +1,49 @@
+"""The aggregate posterior and the KL decomposition against cases with known answers."""
+import math
+
+import pytest
+import torch
+from torch.distributions import MultivariateNormal
+
+from vae_lessons.aggregate import kl_decomposition, log_aggregate_posterior
+
+F64 = torch.float64
+
+
+def test_mixture_density_against_brute_force():
+    g = torch.Generator().manual_seed(0)
+    mu, logvar = torch.randn(7, 3, generator=g, dtype=F64), torch.randn(7, 3, generator=g, dtype=F64)
+    z = torch.randn(11, 3, generator=g, dtype=F64)
+    brute = torch.stack([sum(MultivariateNormal(mu[n], torch.diag(logvar[n].exp())).log_prob(zm).exp()
+                             for n in range(7)) / 7 for zm in z]).log()
+    assert torch.allclose(log_aggregate_posterior(z, mu, logvar, chunk=4), brute, atol=1e-12)
+
+
+def test_posteriors_equal_to_the_prior_carry_no_information_and_no_mismatch():
+    mu, logvar = torch.zeros(50, 2, dtype=F64), torch.zeros(50, 2, dtype=F64)
+    d = kl_decomposition(mu, logvar, n_draws=5)
+    assert d["kl"] == 0 and abs(d["mutual_information"]) < 1e-12 and abs(d["marginal_kl"]) < 1e-12
+
+
+def test_far_apart_narrow_posteriors_carry_log_n_nats():
+    # N posteriors with disjoint supports: the code identifies the data point, I = log N
+    mu = torch.arange(20, dtype=F64)[:, None] * torch.tensor([[100.0, 0.0]], dtype=F64)
+    logvar = torch.full((20, 2), -4.0, dtype=F64)
+    d = kl_decomposition(mu, logvar, n_draws=20, generator=torch.Generator().manual_seed(1))
+    assert d["mutual_information"] == pytest.approx(math.log(20), abs=1e-9)
+
+
+def test_the_parts_add_up_to_the_average_kl_within_monte_carlo_error():
+    g = torch.Generator().manual_seed(2)
+    mu, logvar = torch.randn(300, 2, generator=g, dtype=F64), torch.randn(300, 2, generator=g, dtype=F64) - 1
+    d = kl_decomposition(mu, logvar, n_draws=50, generator=g)
+    assert 0 < d["mutual_information"] < math.log(300) and d["marginal_kl"] > 0
+    se = math.hypot(d["mutual_information_se"], d["marginal_kl_se"])
+    assert abs(d["mutual_information"] + d["marginal_kl"] - d["kl"]) < 4 * se
+
+
+def test_bad_shapes_are_named():
+    with pytest.raises(ValueError, match="mu and logvar"):
+        kl_decomposition(torch.zeros(3, 2), torch.zeros(3, 3))
+    with pytest.raises(ValueError, match="z: expected codes of shape"):
+        log_aggregate_posterior(torch.zeros(4, 3), torch.zeros(3, 2), torch.zeros(3, 2))

@@ -1,0 +1,125 @@
+"""The sample-quality measures against independent references: closed forms for Gaussians,
+and brute force over all pairs on small sets."""
+import math
+
+import pytest
+import torch
+
+from vae_lessons.metrics import frechet_distance, knn_accuracy, precision_recall
+
+F64 = torch.float64
+
+
+def with_moments(n, mean, cov, seed):
+    """n points whose sample mean and unbiased sample covariance are exactly mean and cov."""
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, len(mean), generator=g, dtype=F64)
+    z = z - z.mean(0)
+    white = z @ torch.linalg.inv(torch.linalg.cholesky(torch.atleast_2d(torch.cov(z.T)))).T
+    return white @ torch.linalg.cholesky(cov).T + mean
+
+
+def test_frechet_1d_closed_form():
+    a = with_moments(500, torch.tensor([1.0], dtype=F64), torch.tensor([[4.0]], dtype=F64), seed=0)
+    b = with_moments(300, torch.tensor([-0.5], dtype=F64), torch.tensor([[0.25]], dtype=F64), seed=1)
+    assert frechet_distance(a, b) == pytest.approx(1.5**2 + (2.0 - 0.5) ** 2, abs=1e-9)
+
+
+def test_frechet_diagonal_closed_form():
+    ma, mb = torch.tensor([0.0, 1.0, 2.0], dtype=F64), torch.tensor([1.0, 1.0, -1.0], dtype=F64)
+    da, db = torch.tensor([1.0, 4.0, 9.0], dtype=F64), torch.tensor([4.0, 1.0, 0.01], dtype=F64)
+    a, b = with_moments(400, ma, torch.diag(da), 2), with_moments(400, mb, torch.diag(db), 3)
+    expected = (ma - mb).square().sum() + (da.sqrt() - db.sqrt()).square().sum()
+    assert frechet_distance(a, b) == pytest.approx(expected.item(), abs=1e-9)
+
+
+def test_frechet_general_covariances_against_eigenvalues_of_the_product():
+    g = torch.Generator().manual_seed(4)
+    A, B = torch.randn(5, 5, generator=g, dtype=F64), torch.randn(5, 5, generator=g, dtype=F64)
+    ca, cb = A @ A.T + 0.1 * torch.eye(5, dtype=F64), B @ B.T + 0.1 * torch.eye(5, dtype=F64)
+    ma, mb = torch.randn(5, generator=g, dtype=F64), torch.randn(5, generator=g, dtype=F64)
+    a, b = with_moments(200, ma, ca, 5), with_moments(250, mb, cb, 6)
+    # tr (ca cb)^1/2 = sum of square roots of the (real, positive) eigenvalues of ca cb
+    cross = torch.linalg.eigvals(ca @ cb).real.clamp_min(0).sqrt().sum()
+    expected = (ma - mb).square().sum() + torch.trace(ca) + torch.trace(cb) - 2 * cross
+    assert frechet_distance(a, b) == pytest.approx(expected.item(), rel=1e-9)
+
+
+def test_frechet_is_zero_for_equal_sets_and_symmetric():
+    a = torch.randn(100, 4, dtype=F64)
+    b = torch.randn(120, 4, dtype=F64) + 1
+    assert abs(frechet_distance(a, a)) < 1e-9
+    assert frechet_distance(a, b) == pytest.approx(frechet_distance(b, a), rel=1e-9)
+
+
+def brute_precision_recall(real, fake, k):
+    def radii(s):
+        return [sorted(math.dist(p, q) for j, q in enumerate(s) if j != i)[k - 1] for i, p in enumerate(s)]
+    rr, rf = radii(real), radii(fake)
+    precision = sum(any(math.dist(f, r) <= rad for r, rad in zip(real, rr)) for f in fake) / len(fake)
+    recall = sum(any(math.dist(r, f) <= rad for f, rad in zip(fake, rf)) for r in real) / len(real)
+    return precision, recall
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_precision_recall_against_brute_force(k):
+    g = torch.Generator().manual_seed(k)
+    real = torch.randn(40, 3, generator=g, dtype=F64)
+    fake = 1.5 * torch.randn(30, 3, generator=g, dtype=F64) + torch.tensor([3.0, 0.0, 0.0], dtype=F64)
+    expected = brute_precision_recall(real.tolist(), fake.tolist(), k)
+    assert precision_recall(real, fake, k=k) == pytest.approx(expected, abs=1e-12)
+    assert 0 < expected[0] < 1 and 0 < expected[1] < 1  # a case that tests something
+
+
+def test_precision_recall_extremes():
+    real = torch.randn(50, 2, dtype=F64)
+    assert precision_recall(real, real.clone(), k=3) == (1.0, 1.0)
+    assert precision_recall(real, real + 100.0, k=3) == (0.0, 0.0)
+    # samples collapsed onto a few real points: precise, but they cover little of the data
+    precision, recall = precision_recall(real, real[:5].repeat(10, 1) + 1e-9, k=3)
+    assert precision == 1.0 and recall < 0.3
+
+
+def test_knn_accuracy_against_brute_force():
+    g = torch.Generator().manual_seed(0)
+    train, test = torch.randn(60, 2, generator=g, dtype=F64), torch.randn(25, 2, generator=g, dtype=F64)
+    train_y, test_y = (train[:, 0] > 0).long() + (train[:, 1] > 0).long(), torch.randint(0, 3, (25,), generator=g)
+    test_y[:15] = ((test[:, 0] > 0).long() + (test[:, 1] > 0).long())[:15]
+    correct = 0
+    for p, label in zip(test.tolist(), test_y.tolist()):
+        nearest = sorted(range(60), key=lambda j: math.dist(p, train[j].tolist()))[:5]
+        votes = [sum(train_y[j].item() == c for j in nearest) for c in range(3)]
+        correct += votes.index(max(votes)) == label
+    assert knn_accuracy(train, train_y, test, test_y, k=5) == pytest.approx(correct / 25)
+    assert knn_accuracy(train, train_y, train, train_y, k=1) == 1.0
+
+
+def test_bad_input_is_named():
+    with pytest.raises(ValueError, match="feats_a: expected features of shape"):
+        frechet_distance(torch.zeros(5), torch.zeros(5, 1))
+    with pytest.raises(ValueError, match="same feature dimension"):
+        frechet_distance(torch.zeros(5, 2), torch.zeros(5, 3))
+    with pytest.raises(ValueError, match="must be finite"):
+        precision_recall(torch.full((5, 2), float("nan")), torch.zeros(5, 2))
+    with pytest.raises(ValueError, match="k must be an int"):
+        precision_recall(torch.zeros(5, 2), torch.zeros(5, 2), k=5)
+    with pytest.raises(TypeError, match="train_feats"):
+        knn_accuracy([[0.0]], torch.zeros(1), torch.zeros(1, 1), torch.zeros(1))
+
+
+def test_bootstrap_se_of_a_mean_matches_the_textbook_standard_error():
+    from vae_lessons.metrics import bootstrap_se
+    x = torch.randn(400, 1, dtype=F64, generator=torch.Generator().manual_seed(0))
+    se = bootstrap_se(lambda a: a.mean().item(), x, n_boot=2000, generator=torch.Generator().manual_seed(1))
+    textbook = x.std().item() / math.sqrt(400)
+    assert se == pytest.approx(textbook, rel=0.1)  # the bootstrap's own noise: about 1/sqrt(2 n_boot) = 1.6%
+
+
+def test_sample_quality_collects_the_scores():
+    from vae_lessons.metrics import sample_quality
+    g = torch.Generator().manual_seed(0)
+    real, fake = torch.randn(200, 3, generator=g, dtype=F64), torch.randn(150, 3, generator=g, dtype=F64) + 0.5
+    q = sample_quality(real, fake, n_boot=10, generator=g)
+    assert q["fd"] == frechet_distance(real, fake) and (q["precision"], q["recall"]) == precision_recall(real, fake)
+    assert q["precision_se"] == pytest.approx(math.sqrt(q["precision"] * (1 - q["precision"]) / 150))
+    assert 0 < q["fd_se"] < q["fd"]

@@ -1,0 +1,62 @@
+"""The aggregate posterior q(z) = (1/N) sum_n q(z | x_n): the distribution of codes over a
+data set, which the prior p(z) = N(0, I) stands in for when we sample.
+
+The ELBO's KL term, averaged over the data, splits into two parts (Hoffman & Johnson 2016,
+"ELBO surgery"):
+
+    E_x KL(q(z|x) || p(z)) = I_q(x; z) + KL(q(z) || p(z)),
+
+the mutual information between the data index and the code (what the codes say about x,
+at most log N), and the mismatch between the aggregate posterior and the prior.
+"""
+import math
+
+import torch
+
+from .distributions import gaussian_kl, log_normal_diag, log_standard_normal
+from .validation import check_float
+
+
+def _check_posteriors(mu, logvar):
+    check_float(mu, "mu")
+    check_float(logvar, "logvar")
+    if mu.dim() != 2 or mu.shape != logvar.shape or len(mu) < 1:
+        raise ValueError(f"mu and logvar: expected two (N, L) tensors of one shape, got "
+                         f"{tuple(mu.shape)} and {tuple(logvar.shape)}")
+
+
+def log_aggregate_posterior(z, mu, logvar, chunk=4096):
+    """log q(z) = log (1/N) sum_n N(z; mu_n, diag exp(logvar_n)), for codes z (M, L) and the
+    N posteriors mu, logvar (N, L). Returns (M,), in nats. Costs M * N density evaluations,
+    done chunk codes at a time."""
+    _check_posteriors(mu, logvar)
+    check_float(z, "z")
+    if z.dim() != 2 or z.shape[1] != mu.shape[1]:
+        raise ValueError(f"z: expected codes of shape (M, {mu.shape[1]}), got {tuple(z.shape)}")
+    return torch.cat([torch.logsumexp(log_normal_diag(z[i:i + chunk, None, :], mu, logvar), dim=1)
+                      for i in range(0, len(z), chunk)]) - math.log(len(mu))
+
+
+def kl_decomposition(mu, logvar, n_draws=10, generator=None):
+    """The two parts of the average KL term, by Monte Carlo with n_draws codes per posterior:
+
+        I_q(x; z)       = E[ log q(z | x_n) - log q(z) ],   z ~ q(z | x_n), n uniform;
+        KL(q(z) || p(z)) = E[ log q(z) - log p(z) ].
+
+    mu, logvar: (N, L), the posteriors of N data points. Returns a dict of floats: "kl" (the
+    average closed-form KL, exact), "mutual_information" and "marginal_kl" with their
+    standard errors ("_se", over data points). The two estimates share their draws, so their
+    sum is a Monte Carlo estimate of "kl".
+    """
+    _check_posteriors(mu, logvar)
+    if not (isinstance(n_draws, int) and n_draws >= 1):
+        raise ValueError(f"n_draws must be a positive int, got {n_draws!r}")
+    eps = torch.randn((n_draws,) + mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
+    z = mu + torch.exp(0.5 * logvar) * eps                                       # (S, N, L)
+    log_q_agg = log_aggregate_posterior(z.reshape(-1, mu.shape[1]), mu, logvar).reshape(n_draws, -1)
+    information = (log_normal_diag(z, mu, logvar) - log_q_agg).mean(0)          # (N,)
+    mismatch = (log_q_agg - log_standard_normal(z)).mean(0)
+    n = len(mu)
+    return {"kl": gaussian_kl(mu, logvar).mean().item(),
+            "mutual_information": information.mean().item(), "mutual_information_se": information.std().item() / math.sqrt(n),
+            "marginal_kl": mismatch.mean().item(), "marginal_kl_se": mismatch.std().item() / math.sqrt(n)}

@@ -1,0 +1,128 @@
+"""Measures of generated images, computed in a feature space (the course uses the hidden layer
+of its digit classifier, classifier.features): a sample set is judged by how its features
+sit among the features of real images, not by eye.
+
+- frechet_distance: the Fréchet (2-Wasserstein) distance between Gaussians fitted to two
+  feature sets (Heusel et al. 2017, "FID" when the features are Inception's);
+- precision_recall: improved precision and recall (Kynkäänniemi et al. 2019): how much of
+  the fake set lies on the real manifold, and how much of the real manifold the fake covers;
+- knn_accuracy: how well the labels of a code space can be read off by nearest neighbours.
+
+Every score needs its floor and ceiling beside it: real-vs-real (train vs test features, the
+same sizes) for the floor, and noise for the ceiling. All computed in float64.
+"""
+import torch
+
+from .validation import check_tensor
+
+
+def _features(f, name):
+    check_tensor(f, name)
+    if f.dim() != 2 or len(f) < 2:
+        raise ValueError(f"{name}: expected features of shape (N, F) with N >= 2, got {tuple(f.shape)}")
+    if not torch.isfinite(f).all():
+        raise ValueError(f"{name}: features must be finite")
+    return f.detach().cpu().to(torch.float64)
+
+
+def _psd_sqrt(m):
+    """The symmetric square root of a symmetric positive semi-definite matrix."""
+    values, vectors = torch.linalg.eigh((m + m.T) / 2)
+    return (vectors * values.clamp_min(0).sqrt()) @ vectors.T
+
+
+def frechet_distance(feats_a, feats_b):
+    """Fréchet distance between N(m_a, S_a) and N(m_b, S_b) fitted to two feature sets
+    (N_a, F) and (N_b, F), with unbiased covariances:
+
+        d^2 = |m_a - m_b|^2 + tr(S_a + S_b - 2 (S_a^1/2 S_b S_a^1/2)^1/2)
+
+    (Dowson & Landau 1982). In squared feature units; 0 iff the two Gaussians are equal.
+    It is biased upwards for finite N, so compare only scores computed with the same sizes.
+    """
+    a, b = _features(feats_a, "feats_a"), _features(feats_b, "feats_b")
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"feats_a and feats_b must have the same feature dimension, got {a.shape[1]} and {b.shape[1]}")
+    mean_term = (a.mean(0) - b.mean(0)).square().sum()
+    cov_a, cov_b = torch.atleast_2d(torch.cov(a.T)), torch.atleast_2d(torch.cov(b.T))
+    root_a = _psd_sqrt(cov_a)
+    cross = torch.linalg.eigvalsh(root_a @ cov_b @ root_a).clamp_min(0).sqrt().sum()
+    return (mean_term + torch.trace(cov_a) + torch.trace(cov_b) - 2 * cross).item()
+
+
+def _kth_neighbour_radius(f, k):
+    """Distance from each row of f to its k-th nearest other row, (N,)."""
+    if not (isinstance(k, int) and 1 <= k < len(f)):
+        raise ValueError(f"k must be an int between 1 and N - 1 = {len(f) - 1}, got {k!r}")
+    # k + 1 smallest distances include the point itself at distance 0
+    return torch.cdist(f, f).topk(k + 1, largest=False).values[:, k]
+
+
+def _covered(points, centres, radii, chunk=1024):
+    """For each point, whether it lies in any ball B(centre_i, radius_i), (N,) bool."""
+    return torch.cat([(torch.cdist(points[i:i + chunk], centres) <= radii).any(1)
+                      for i in range(0, len(points), chunk)])
+
+
+def precision_recall(real_feats, fake_feats, k=3):
+    """Improved precision and recall (Kynkäänniemi et al. 2019), each a fraction in [0, 1].
+
+    The real manifold is the union of balls around each real feature vector with radius its
+    distance to its k-th nearest real neighbour; likewise for the fake one.
+    precision = fraction of fake points inside the real manifold (are the samples realistic?);
+    recall    = fraction of real points inside the fake manifold (is the data covered?).
+    real_feats (N_r, F), fake_feats (N_f, F). Returns (precision, recall) as floats.
+    """
+    real, fake = _features(real_feats, "real_feats"), _features(fake_feats, "fake_feats")
+    if real.shape[1] != fake.shape[1]:
+        raise ValueError(f"real_feats and fake_feats must have the same feature dimension, "
+                         f"got {real.shape[1]} and {fake.shape[1]}")
+    precision = _covered(fake, real, _kth_neighbour_radius(real, k)).double().mean().item()
+    recall = _covered(real, fake, _kth_neighbour_radius(fake, k)).double().mean().item()
+    return precision, recall
+
+
+def knn_accuracy(train_feats, train_labels, test_feats, test_labels, k=5):
+    """Accuracy of a k-nearest-neighbour vote (Euclidean distance; a tie goes to the
+    smallest label): the fraction of test points whose label the majority of their k nearest
+    training points share. Chance is about 1 / (number of classes)."""
+    train, test = _features(train_feats, "train_feats"), _features(test_feats, "test_feats")
+    if not (isinstance(k, int) and 1 <= k <= len(train)):
+        raise ValueError(f"k must be an int between 1 and {len(train)}, got {k!r}")
+    if len(train_labels) != len(train) or len(test_labels) != len(test):
+        raise ValueError("each label tensor must have one label per feature row")
+    train_labels, test_labels = train_labels.cpu().long(), test_labels.cpu().long()
+    n_classes = int(max(train_labels.max(), test_labels.max())) + 1
+    correct = 0
+    for i in range(0, len(test), 1024):
+        nearest = torch.cdist(test[i:i + 1024], train).topk(k, largest=False).indices
+        votes = torch.nn.functional.one_hot(train_labels[nearest], n_classes).sum(1)
+        correct += (votes.argmax(1) == test_labels[i:i + 1024]).sum().item()
+    return correct / len(test)
+
+
+def bootstrap_se(statistic, *feature_sets, n_boot=50, generator=None):
+    """Bootstrap standard error of statistic(*feature_sets): the standard deviation of the
+    statistic over n_boot resamplings, each set's rows drawn with replacement. For smooth
+    statistics such as frechet_distance; not for precision_recall, whose k-NN radii shrink
+    to 0 around duplicated rows."""
+    if not (isinstance(n_boot, int) and n_boot >= 2):
+        raise ValueError(f"n_boot must be an int >= 2, got {n_boot!r}")
+    def resample(f):
+        return f[torch.randint(len(f), (len(f),), generator=generator)]
+    values = torch.tensor([statistic(*map(resample, feature_sets)) for _ in range(n_boot)], dtype=torch.float64)
+    return values.std().item()
+
+
+def sample_quality(real_feats, fake_feats, *, k=3, n_boot=50, generator=None):
+    """One sample set scored against real features: a dict with the Fréchet distance and its
+    bootstrap standard error ("fd", "fd_se"), and precision and recall with binomial standard
+    errors sqrt(p (1 - p) / n) given the other set ("precision", "precision_se", "recall",
+    "recall_se")."""
+    precision, recall = precision_recall(real_feats, fake_feats, k=k)
+    return {
+        "fd": frechet_distance(real_feats, fake_feats),
+        "fd_se": bootstrap_se(frechet_distance, real_feats, fake_feats, n_boot=n_boot, generator=generator),
+        "precision": precision, "precision_se": (precision * (1 - precision) / len(fake_feats)) ** 0.5,
+        "recall": recall, "recall_se": (recall * (1 - recall) / len(real_feats)) ** 0.5,
+    }
