@@ -64,3 +64,49 @@ def test_bad_input_names_the_argument():
         VAE((784,))
     with pytest.raises(ValueError, match="output must be"):
         Autoencoder(output="softmax")
+
+
+def test_bad_batches_name_the_argument_and_the_fix():
+    vae, ae = VAE((784, 16, 2)), Autoencoder((784, 16, 2))
+    for model in (vae, ae):
+        with pytest.raises(ValueError, match=r"x: an empty batch, shape \(0, 784\): pass at least one image"):
+            model(torch.zeros(0, 784))
+    with pytest.raises(TypeError, match=r"x: float64 but the model's weights are float32: pass x\.float\(\)"):
+        vae(torch.rand(3, 784, dtype=torch.float64))
+    with pytest.raises(TypeError, match=r"z: float64 but the model's weights are float32: pass z\.float\(\)"):
+        vae.decode(torch.zeros(3, 2, dtype=torch.float64))
+    vae64 = VAE((784, 16, 2)).double()  # a float64 model takes float64 input (lesson 08's pPCA VAE)
+    assert vae64(torch.rand(3, 784, dtype=torch.float64)).mu.dtype == torch.float64
+    with pytest.raises(TypeError, match=r"x: float32 but the model's weights are float64: pass x\.double\(\)"):
+        vae64(torch.rand(3, 784))
+
+
+def test_autoencoder_checks_its_input_like_the_vae():
+    ae = Autoencoder((784, 16, 2))
+    grey = torch.rand(3, 784)
+    grey[0, :2] = torch.tensor([0.0, 1.0])
+    with pytest.raises(ValueError, match=r"x: values must lie in \[0, 1\].*got range \[0, 255\].*divide by 255"):
+        ae(grey * 255)
+    with pytest.raises(ValueError, match=r"x: values must lie in \[0, 1\].*nan.*output='linear'"):
+        ae(torch.full((3, 784), float("nan")))
+    linear = Autoencoder((784, 4), activation="linear", output="linear")
+    assert linear(torch.randn(3, 784) * 100).shape == (3, 784)  # any finite data: PCA on centred data, say
+    with pytest.raises(ValueError, match="x: holds NaN or infinite values"):
+        linear(torch.full((2, 784), float("inf")))
+
+
+def test_sizes_are_checked_as_given():
+    import numpy as np
+    with pytest.raises(ValueError, match=r"dims must be at least two positive ints, e\.g\. .*, got \(784, 0, 2\)"):
+        VAE((784, 0, 2))  # not the encoder's (784, 0, 4)
+    for bad in ((784, 2.0), "784-2", 784, (784, True), (784, None)):
+        with pytest.raises(ValueError, match="dims must be at least two positive ints"):
+            VAE(bad)
+    assert VAE((784, np.int64(16), 2)).dims == (784, 16, 2)
+    with pytest.raises(ValueError, match="activation must be one of"):
+        VAE(activation=["relu"])
+    for likelihood in ("bernoulli", "gaussian"):
+        model = VAE((784, 32, 16, 3), likelihood=likelihood)
+        assert VAE.size((784, 32, 16, 3), likelihood) == sum(p.numel() for p in model.parameters())
+    with pytest.raises(TypeError, match="n must be an int >= 0, got 2.5"):
+        VAE().sample(2.5)

@@ -137,3 +137,35 @@ def test_iwae_at_k1_is_the_one_sample_elbo():
     torch.testing.assert_close(iwae1, log_px_z - kl_mc, rtol=0, atol=1e-3)
     with pytest.raises(ValueError, match="k must be a positive int"):
         iwae_bound(vae, x, 0)
+
+
+def test_bad_arguments_name_themselves():
+    import numpy as np
+    vae, x = VAE((784, 32, 3)), torch.rand(5, 784).round()
+    torch.manual_seed(4)
+    as_numpy = iwae_bound(vae, x, np.int64(5))  # was: "k must be a positive int, got np.int64(5)"
+    torch.manual_seed(4)
+    assert torch.equal(as_numpy, iwae_bound(vae, x, 5))
+    for bad, error, message in ((0, ValueError, "k must be a positive int, got 0"),
+                                (2.0, TypeError, "k must be a positive int, got 2.0"),
+                                (True, TypeError, "k must be a positive int, got True")):
+        with pytest.raises(error, match=message):
+            iwae_bound(vae, x, bad)
+    for chunk in (-1, 0):  # -1 returned -inf silently
+        with pytest.raises(ValueError, match=f"chunk must be a positive int, got {chunk}"):
+            iwae_bound(vae, x, 5, chunk=chunk)
+    empty = torch.zeros(0, 784)
+    for call in (lambda: vae_loss(vae, empty), lambda: iwae_bound(vae, empty, 5), lambda: elbo(vae, empty)):
+        with pytest.raises(ValueError, match=r"x: an empty batch, shape \(0, 784\)"):  # was: a bare IndexError
+            call()
+    for beta in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="beta must be a finite number >= 0, got"):
+            vae_loss(vae, x, beta=beta)
+    with pytest.raises(TypeError, match="beta must be a finite number >= 0, got '1'"):
+        vae_loss(vae, x, beta="1")
+    torch.manual_seed(0)
+    as_tensor = vae_loss(vae, x, beta=torch.tensor(0.5))[0]  # a one-element tensor is a number too
+    torch.manual_seed(0)
+    assert as_tensor.item() == vae_loss(vae, x, beta=0.5)[0].item()
+    with pytest.raises(TypeError, match=r"x: float64 but the model's weights are float32: pass x\.float\(\)"):
+        vae_loss(vae, x.double())

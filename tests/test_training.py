@@ -54,12 +54,23 @@ def test_non_finite_loss_stops_with_causes_and_keeps_weights():
 
 
 def test_unscaled_pixels_blow_up_with_a_clear_error():
-    # squared errors of 1e40 overflow float32: the message shows the batch's range
+    # squared errors of 1e40 overflow float32: the message shows the batch's range (a linear
+    # output takes any finite input; a sigmoid one refuses it before the first step, below)
     with pytest.raises(NonFiniteLossError, match=r"(?s)inf at epoch 1, step 1.*batch spans \[0, 1e\+20\]"):
-        train(Autoencoder((784, 16, 2)), data() * 1e20, ae_loss, epochs=1, progress=False)
+        train(Autoencoder((784, 16, 2), output="linear"), data() * 1e20, ae_loss, epochs=1, progress=False)
 
 
-def test_ctrl_c_stops_cleanly_and_keeps_what_was_done():
+def test_autoencoder_refuses_pixels_out_of_range_before_training():
+    # was: trained silently to a loss of 5e6 on 0..255 pixels
+    for bad, shown in ((data() * 255, r"\[0, 255\].*divide by 255"), (data() * float("nan"), "nan")):
+        model = Autoencoder((784, 16, 2))
+        before = params(model)
+        with pytest.raises(ValueError, match=f"x: values must lie in \\[0, 1\\].*{shown}"):
+            train(model, bad, ae_loss, epochs=1, progress=False)
+        assert torch.equal(params(model), before)
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_what_was_done(capsys):
     model, steps = Autoencoder((784, 16, 2)), []
 
     def interrupt_at_step_12(m, x):
@@ -70,6 +81,10 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_was_done():
 
     h = train(model, data(), interrupt_at_step_12, epochs=5, batch_size=64, progress=False)
     assert h.interrupted and len(h) == 1 and len(steps) == 12
+    assert "Interrupted: stopped after 1 complete epoch(s)" in capsys.readouterr().out
+    steps.clear()
+    train(model, data(), interrupt_at_step_12, epochs=5, batch_size=64, progress=False, announce_interrupt=False)
+    assert capsys.readouterr().out == ""  # the command-line trainer says it its own way
     assert torch.isfinite(params(model)).all()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
     h2 = train(model, data(), ae_loss, epochs=1, batch_size=64, progress=False)  # usable afterwards
@@ -77,8 +92,25 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_was_done():
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="epochs and batch_size must be positive ints"):
-        train(Autoencoder(), data(), ae_loss, epochs=0)
+    import numpy as np
+    for kwargs, error, message in (
+            ({"epochs": 0}, ValueError, "epochs must be a positive int, got 0"),
+            ({"epochs": 2.0}, TypeError, "epochs must be a positive int, got 2.0"),
+            ({"batch_size": 0}, ValueError, "batch_size must be a positive int, got 0"),
+            ({"lr": 0.0}, ValueError, "lr must be a finite number > 0, got 0.0"),
+            ({"lr": float("nan")}, ValueError, "lr must be a finite number > 0, got nan"),
+            ({"seed": -1}, ValueError, "seed must be an int from 0 to 18446744073709551615, got -1"),
+            ({"device": "gpu"}, ValueError, "device must be a torch.device or a name such as 'cpu' or 'cuda', got"),
+            ({"on_epoch_end": 5}, TypeError, "on_epoch_end must be a function")):
+        with pytest.raises(error, match=message):
+            train(Autoencoder(), data(), ae_loss, **kwargs)
+    with pytest.raises(TypeError, match="loss_fn must be a function"):
+        train(Autoencoder(), data(), "ae_loss")
+    for seed in (-1, 2**32, 0.5):
+        with pytest.raises((ValueError, TypeError), match="seed must be an int from 0 to 4294967295"):
+            seed_everything(seed)
+    h = train(Autoencoder((784, 8, 2)), data(64), ae_loss, epochs=np.int64(1), batch_size=np.int64(32), progress=False)
+    assert len(h) == 1
     with pytest.raises(TypeError, match="x: expected a floating-point tensor"):
         train(Autoencoder(), (data() * 255).to(torch.uint8), ae_loss)
 
@@ -125,3 +157,9 @@ def test_history_is_current_at_each_epoch_end_and_continues():
     before = h.seconds
     h = train(model, data(), ae_loss, epochs=1, progress=False, history=h, order=torch.Generator().manual_seed(0))
     assert len(h) == 3 and h.seconds > before
+
+
+def test_history_repr_is_one_short_line():
+    from vae_lessons.training import History
+    h = History(records=[{"loss": 3.0 + i, "kl": 1.0} for i in range(500)])
+    assert repr(h) == "History(500 epochs: loss 502, kl 1)" and repr(History()) == "History(0 epochs: no epochs)"

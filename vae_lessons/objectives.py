@@ -9,7 +9,7 @@ import math
 import torch
 
 from .distributions import gaussian_kl, log_normal_diag, log_standard_normal
-from .validation import flatten_images
+from .validation import flatten_images, real_number, whole_number
 
 
 def squared_error(x, x_hat):
@@ -51,7 +51,9 @@ def elbo(model, x, kl="analytic"):
 
 
 def vae_loss(model, x, beta=1.0, kl="analytic"):
-    """Negative ELBO (for beta = 1), batch mean, nats per image: -log p(x|z) + beta * KL."""
+    """Negative ELBO (for beta = 1), batch mean, nats per image: -log p(x|z) + beta * KL.
+    beta: a finite number >= 0 (a negative weight rewards a large KL: the loss has no minimum)."""
+    real_number(beta, "beta", minimum=0)
     log_px_z, kl_term = elbo_parts(model, x, kl)
     recon, kl_mean = -log_px_z.mean(), kl_term.mean()
     return recon + beta * kl_mean, {"recon": recon, "kl": kl_mean}
@@ -70,10 +72,11 @@ def iwae_bound(model, x, k, *, chunk=None, generator=None):
 
     L_1 is the ELBO (one sample); E[L_k] increases with k and tends to log p(x). Samples are
     drawn `chunk` at a time (default: about 2^24 numbers per chunk) and combined with a
-    running log-sum-exp, so k = 5000 fits in a laptop's memory.
+    running log-sum-exp, so k = 5000 fits in a laptop's memory. k and chunk: positive ints
+    (NumPy ints too).
     """
-    if not (isinstance(k, int) and k >= 1):
-        raise ValueError(f"k must be a positive int, got {k!r}")
+    k = whole_number(k, "k")
+    chunk = None if chunk is None else whole_number(chunk, "chunk")
     x = flatten_images(x, model.dims[0])
     mu, logvar = model.encode(x)
     chunk = chunk or max(1, (1 << 24) // (x.shape[0] * x.shape[1]))

@@ -11,11 +11,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .validation import check_float
+from .validation import check_float, real_number, whole_number
 
 
 def seed_everything(seed):
-    """Seed Python, NumPy and torch (CPU and CUDA) so a run repeats exactly on one machine."""
+    """Seed Python, NumPy and torch (CPU and CUDA) so a run repeats exactly on one machine.
+    seed: an int from 0 to 2**32 - 1 (NumPy's range)."""
+    whole_number(seed, "seed", minimum=0, maximum=2**32 - 1)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
@@ -47,6 +49,10 @@ class History:
 
     def __len__(self):
         return len(self.records)
+
+    def __repr__(self):  # short: a notebook cell ending in train(...) shows this line
+        last = ", ".join(f"{k} {v:.4g}" for k, v in self.records[-1].items()) if self.records else "no epochs"
+        return f"History({len(self)} epochs{', interrupted' if self.interrupted else ''}: {last})"
 
 
 def _non_finite_message(loss, x, model, epoch, step, lr):
@@ -121,8 +127,28 @@ def evaluate(model, data, loss_fn, batch_size=1000):
     return totals
 
 
+def _device(device):
+    """torch.device(device), or a ValueError naming the argument (torch's says only 'Expected one of ...')."""
+    try:
+        return torch.device(device) if device is not None else default_device()
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be a torch.device or a name such as 'cpu' or 'cuda', got {device!r}") from None
+
+
+def _check_train_arguments(loss_fn, epochs, batch_size, lr, seed, on_epoch_end):
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be a function loss_fn(model, x) -> (loss, parts), got {type(loss_fn).__name__}")
+    whole_number(epochs, "epochs")
+    whole_number(batch_size, "batch_size")
+    real_number(lr, "lr", minimum=0, above=True)
+    whole_number(seed, "seed", minimum=0, maximum=2**64 - 1)  # what torch.manual_seed accepts
+    if on_epoch_end is not None and not callable(on_epoch_end):
+        raise TypeError(f"on_epoch_end must be a function of the history, or None, got {type(on_epoch_end).__name__}")
+
+
 def train(model, x, loss_fn, *, epochs=10, batch_size=128, lr=1e-3, seed=0, device=None,
-          x_val=None, progress=True, optimizer=None, order=None, history=None, on_epoch_end=None):
+          x_val=None, progress=True, optimizer=None, order=None, history=None, on_epoch_end=None,
+          announce_interrupt=True):
     """Train model on x with Adam, minimising loss_fn(model, x_batch) -> (loss, parts).
 
     x: a tensor of N examples, or a tuple such as (x, y) whose batches are passed on as
@@ -136,12 +162,12 @@ def train(model, x, loss_fn, *, epochs=10, batch_size=128, lr=1e-3, seed=0, devi
     To continue a run (the command-line trainer's --resume), pass its optimizer, its
     shuffling generator `order` and its history, with the torch RNG state restored: then
     nothing is re-seeded and the run goes on as if never stopped. on_epoch_end(history) is
-    called after each complete epoch (to write a checkpoint, say).
+    called after each complete epoch (to write a checkpoint, say). announce_interrupt=False
+    leaves the line about a Ctrl-C to the caller (the command-line trainer names its checkpoint).
     """
     tensors = _as_tuple(x, "x")
-    if not (isinstance(epochs, int) and epochs >= 1 and isinstance(batch_size, int) and batch_size >= 1):
-        raise ValueError(f"epochs and batch_size must be positive ints, got {epochs!r}, {batch_size!r}")
-    device = torch.device(device) if device is not None else default_device()
+    _check_train_arguments(loss_fn, epochs, batch_size, lr, seed, on_epoch_end)
+    device = _device(device)
     if order is None:  # a fresh run; a resumed one brings its generator and RNG state
         torch.manual_seed(seed)
         order = torch.Generator().manual_seed(seed)
@@ -189,7 +215,7 @@ def train(model, x, loss_fn, *, epochs=10, batch_size=128, lr=1e-3, seed=0, devi
             bar.close()
             model.eval()
             history.seconds = base_seconds + time.perf_counter() - start
-    if history.interrupted:
+    if history.interrupted and announce_interrupt:
         print(f"Interrupted: stopped after {len(history) - first} complete epoch(s); the model and "
               "history are usable (the partial epoch is not recorded).")
     elif progress:  # a line that survives where the progress widget does not (a saved notebook)
