@@ -1,33 +1,33 @@
 """Command-line trainer and evaluator: the notebooks' code, at full scale.
 
-    python -m vae_lessons train --dataset mnist --dims 784-400-20 --epochs 10 --out runs/a
-    python -m vae_lessons train --out runs/a --resume          # after an interruption
-    python -m vae_lessons evaluate runs/a --k 5000
+    python -m vae_lessons train --epochs 3 --out runs/first          # the bundled subset, seconds
+    python -m vae_lessons train --out runs/first --resume --epochs 6 # continue it: options from its checkpoint
+    python -m vae_lessons evaluate runs/first --k 1000
+    python -m vae_lessons train --dataset mnist --download --dims 784-400-20 --epochs 50 --out runs/mnist20
 
-A checkpoint (weights, optimizer, RNG states, config, history) is written atomically after
-every epoch to OUT/checkpoint.pt and read back with torch.load(weights_only=True); OUT/summary.json
-describes the run. Bad input ends with a one-line error and exit status 2.
+A checkpoint (weights, optimizer, RNG states, every option, history, and a SHA-256 of them) is
+written atomically after every epoch to OUT/checkpoint.pt and checked in full when read back
+(vae_lessons.checkpoint); OUT/summary.json describes the run. Bad input, on the command line or
+in a checkpoint, ends in one line and exit status 2; Ctrl-C in one line and status 130.
 """
 import argparse
-import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
 
 import torch
 
-from . import data
+from . import checkpoint, data
+from .checkpoint import RunFileError
 from .download import DownloadError
 from .idx import DataFileError
-from .models import VAE
 from .objectives import bits_per_dim, elbo, iwae_bound, vae_loss
+from .options import OPTIONS, build_vae, make_optimizer, new_config, parse_int, resumed_config, whole
 from .training import History, NonFiniteLossError, default_device, seed_everything, train
 
-DATASETS = ("mnist-subset", "mnist", "fashion-mnist")
-# what must match for --resume or evaluate to use a checkpoint with these options
-ARCHITECTURE = ("dims", "activation", "likelihood")
+MAX_K = 1_000_000  # importance samples; 5000 is the published convention
+PROG = "python -m vae_lessons"
 
 
 class UsageError(Exception):
@@ -39,44 +39,51 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def parse_dims(text):
-    try:
-        dims = tuple(int(d) for d in text.split("-"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected sizes like 784-256-2, got {text!r}") from None
-    if len(dims) < 2 or min(dims) < 1:
-        raise argparse.ArgumentTypeError(f"expected at least two positive sizes, got {text!r}")
-    return dims
+def argument_type(check, parse=str):
+    """An argparse type that parses the text, then checks it; a failure names the option."""
+    def convert(text):
+        try:
+            return check(parse(text))
+        except (ValueError, TypeError) as err:
+            raise argparse.ArgumentTypeError(str(err).strip()) from None
+    return convert
+
+
+def count(minimum, maximum):
+    return argument_type(whole(minimum, maximum), parse_int)
 
 
 def build_parser():
-    parser = Parser(prog="python -m vae_lessons", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog=PROG, description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    t = sub.add_parser("train", help="train a VAE, checkpointing every epoch")
-    t.add_argument("--dataset", choices=DATASETS, default="mnist-subset")
-    t.add_argument("--data-root", help="folder with mnist/ and fashion-mnist/ (default $VAE_LESSONS_DATA or the cache)")
-    t.add_argument("--download", action="store_true", help="fetch missing full data files (checked by SHA-256)")
-    t.add_argument("--dims", type=parse_dims, default=(784, 256, 20), help="sizes, input to code, e.g. 784-400-20")
-    t.add_argument("--activation", choices=("relu", "tanh"), default="relu")
-    t.add_argument("--likelihood", choices=("bernoulli", "gaussian"), default="bernoulli")
-    t.add_argument("--binarize", choices=("dynamic", "static", "none"), default="dynamic",
-                   help="training images: fresh Bernoulli draws per batch, one fixed draw, or grey levels")
-    t.add_argument("--beta", type=float, default=1.0)
-    t.add_argument("--epochs", type=int, default=10, help="total epochs (with --resume: the new total)")
-    t.add_argument("--batch-size", type=int, default=128)
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    t = sub.add_parser("train", help="train a VAE, checkpointing every epoch",
+                       description="Train a VAE on 28x28 images, checkpointing every epoch. With --resume, "
+                                   "the options come from the run's checkpoint: give only --out (and a new "
+                                   "--epochs total to train further).")
+    for option in OPTIONS:  # default None: then we know which options were given (for --resume)
+        t.add_argument(option.flag, type=argument_type(option.check, option.parse), choices=option.choices,
+                       help=option.help_text)
     t.add_argument("--out", type=Path, required=True, help="folder for checkpoint.pt and summary.json")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    t.add_argument("--no-progress", action="store_true")
+    add_machine_options(t)
+    t.add_argument("--download", action="store_true", help="fetch missing full data files (checked by SHA-256)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
     e = sub.add_parser("evaluate", help="test ELBO and importance-weighted bound of a trained run")
     e.add_argument("run", type=Path, help="a folder written by train")
-    e.add_argument("--k", type=int, default=1000, help="importance samples for the IWAE bound")
-    e.add_argument("--n-test", type=int, default=None, help="evaluate on the first N test images only")
-    e.add_argument("--data-root")
-    e.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    e.add_argument("--k", type=count(1, MAX_K), default=1000,
+                   help="importance samples for the IWAE bound (default: 1000)")
+    e.add_argument("--n-test", type=count(2, 10**9), default=None,
+                   help="evaluate on the first N test images only (default: all)")
+    add_machine_options(e)
     return parser
+
+
+def add_machine_options(p):
+    """Options of where a run is computed, which may differ between a run and its --resume."""
+    p.add_argument("--data-root", help="folder with mnist/ and fashion-mnist/ (default: $VAE_LESSONS_DATA, "
+                                       "else ~/.cache/vae_lessons)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="auto: a GPU when there is one (default: auto)")
 
 
 def load_split(config, split, root=None, download=False):
@@ -102,72 +109,45 @@ def pick_device(name):
     return default_device() if name == "auto" else torch.device(name)
 
 
-def save_atomically(obj, path):
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+def make_folder(out):
+    """Make --out (and its parents), or say which file stands where a folder should."""
+    blocker = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise UsageError(f"--out {out}: {blocker} is a file, not a folder")
+    out.mkdir(parents=True, exist_ok=True)
 
 
-def load_checkpoint(path):
-    if not path.is_file():
-        raise UsageError(f"{path}: no checkpoint there")
+def run_config(args, ckpt):
+    """The run's options: from the command line for a new run; from the checkpoint for
+    --resume, where only --epochs may change."""
+    given = {o.name: getattr(args, o.name) for o in OPTIONS if getattr(args, o.name) is not None}
+    if ckpt is None:
+        return new_config(given)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # pickle or zip errors of many kinds: all mean "not ours"
-        raise UsageError(f"{path}: not a readable vae_lessons checkpoint ({type(err).__name__})") from None
-
-
-def make_model(config):
-    return VAE(tuple(config["dims"]), config["activation"], config["likelihood"])
-
-
-def load_weights(model, state, path):
-    try:
-        model.load_state_dict(state)
-    except RuntimeError:
-        raise UsageError(f"{path}: the checkpoint's weights do not fit the architecture "
-                         f"{'-'.join(map(str, model.dims))}") from None
+        config = resumed_config(ckpt["config"], given)
+    except ValueError as err:
+        raise UsageError(f"--resume {args.out}: {err}") from None
+    done = len(ckpt["history"])
+    if config["epochs"] < done:
+        raise UsageError(f"--epochs {config['epochs']}: the run in {args.out} has trained {done} epochs already; "
+                         "give a larger total, or leave --epochs out")
+    return config
 
 
 def train_command(args):
-    config = {k: getattr(args, k) for k in ("dataset", "dims", "activation", "likelihood", "binarize", "beta",
-                                            "batch_size", "lr", "seed")}
-    config["dims"] = list(config["dims"])
-    if config["dims"][0] != 784:
-        raise UsageError(f"--dims must start with 784 (28x28 pixels), got {config['dims'][0]}")
-    if args.epochs < 1 or args.batch_size < 1 or not args.lr > 0:
-        raise UsageError("--epochs, --batch-size and --lr must be positive")
-    device = pick_device(args.device)
-    args.out.mkdir(parents=True, exist_ok=True)
     ckpt_path = args.out / "checkpoint.pt"
-    x_train, _ = load_split(config, "train", args.data_root, args.download)
-    x_test = test_images(config, args.data_root)
-
-    seed_everything(args.seed)
-    model = make_model(config).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    history, order = History(), None
     if args.resume:
-        ckpt = load_checkpoint(ckpt_path)
-        saved = ckpt.get("config", {})
-        changed = [k for k in config if saved.get(k) != config[k]]
-        if changed:
-            raise UsageError(f"--resume: options differ from the run in {args.out}: " +
-                             ", ".join(f"{k} {saved.get(k)} vs {config[k]}" for k in changed))
-        load_weights(model, ckpt["model"], ckpt_path)
-        optimizer.load_state_dict(ckpt["optimizer"])
-        history = History(records=list(ckpt["history"]), seconds=ckpt["seconds"])
-        torch.set_rng_state(ckpt["rng"]["torch"])
-        if torch.cuda.is_available() and "cuda" in ckpt["rng"]:
-            torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
-        order = torch.Generator()
-        order.set_state(ckpt["rng"]["order"])
-        print(f"resuming {args.out} after epoch {len(history)}")
+        ckpt = checkpoint.load(ckpt_path)
     elif ckpt_path.exists():
         raise UsageError(f"{args.out} already holds a run: pass --resume to continue it, or choose another --out")
-    if order is None:
-        torch.manual_seed(args.seed)
-        order = torch.Generator().manual_seed(args.seed)
+    else:
+        ckpt = None
+    config = run_config(args, ckpt)
+    device = pick_device(args.device)
+    make_folder(args.out)
+    x_train, _ = load_split(config, "train", args.data_root, args.download)
+    x_test = test_images(config, args.data_root)
+    model, optimizer, history, order = start(config, ckpt, device, args.out)
 
     def loss_fn(m, x):
         if config["binarize"] == "dynamic":
@@ -175,33 +155,51 @@ def train_command(args):
         return vae_loss(m, x, beta=config["beta"])
 
     if config["binarize"] == "static":
-        x_train = data.binarize_static(x_train, seed=args.seed)
+        x_train = data.binarize_static(x_train, seed=config["seed"])
 
-    def checkpoint(hist):
-        rng = {"torch": torch.get_rng_state(), "order": order.get_state()}
-        if torch.cuda.is_available():
-            rng["cuda"] = torch.cuda.get_rng_state_all()
-        save_atomically({"config": config, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "history": hist.records, "seconds": hist.seconds, "rng": rng}, ckpt_path)
+    saved = [len(history)]  # epochs in the checkpoint on disk (a second Ctrl-C can stop a write)
 
-    remaining = args.epochs - len(history)
+    def save(hist):
+        checkpoint.save(checkpoint.capture(config, model, optimizer, hist, order), ckpt_path)
+        saved[0] = len(hist)
+
+    remaining = config["epochs"] - len(history)
     if remaining > 0:
-        history = train(model, x_train, loss_fn, epochs=remaining, batch_size=args.batch_size, lr=args.lr,
-                        seed=args.seed, device=device, progress=not args.no_progress, optimizer=optimizer,
-                        order=order, history=history, on_epoch_end=checkpoint)
+        history = train(model, x_train, loss_fn, epochs=remaining, batch_size=config["batch_size"], lr=config["lr"],
+                        seed=config["seed"], device=device, progress=not args.no_progress, optimizer=optimizer,
+                        order=order, history=history, on_epoch_end=save, announce_interrupt=False)
     if history.interrupted:
-        print(f"interrupted: {args.out / 'checkpoint.pt'} holds epoch {len(history)}; "
-              f"continue with the same command and --resume", file=sys.stderr)
-        return 130
+        return interrupted(f"{ckpt_path} holds epoch {saved[0]} of {config['epochs']}; continue with: "
+                           f"{PROG} train --out {args.out} --resume" if ckpt_path.exists() else
+                           "during epoch 1, before a checkpoint was written; start again with the same command")
+    summarize(args.out, config, model, history, device, len(x_train), x_test)
+    return 0
+
+
+def start(config, ckpt, device, out):
+    """(model, optimizer, history, shuffling generator): seeded afresh, or as the checkpoint
+    left them. The order of the seeding and RNG draws is what makes --resume bit for bit."""
+    seed_everything(config["seed"])
+    model = build_vae(config).to(device)
+    optimizer = make_optimizer(model, config)
+    if ckpt is None:
+        torch.manual_seed(config["seed"])
+        return model, optimizer, History(), torch.Generator().manual_seed(config["seed"])
+    history, order = checkpoint.restore(ckpt, model, optimizer)
+    print(f"resuming {out} after epoch {len(history)}")
+    return model, optimizer, history, order
+
+
+def summarize(out, config, model, history, device, n_train, x_test):
+    """Write OUT/summary.json: the run, and its test ELBO."""
     elbo_mean, se = test_elbo(model, x_test)
     summary = {"config": config, "epochs": len(history), "seconds": round(history.seconds, 2),
-               "device": str(device), "train_images": len(x_train), "test_images": len(x_test),
+               "device": str(device), "train_images": n_train, "test_images": len(x_test),
                "test_binarization": "none" if config["binarize"] == "none" else "static, seed 0",
                "final": history.records[-1] if len(history) else None,
                "test_elbo_nats": elbo_mean, "test_elbo_se": se, "test_bits_per_dim": bits_per_dim(-elbo_mean)}
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"test ELBO {elbo_mean:.2f} ± {se:.2f} nats per image (sampled z); summary in {args.out / 'summary.json'}")
-    return 0
+    checkpoint.write_json(out / "summary.json", summary)
+    print(f"test ELBO {elbo_mean:.2f} ± {se:.2f} nats per image (sampled z); summary in {out / 'summary.json'}")
 
 
 @torch.no_grad()
@@ -214,16 +212,11 @@ def test_elbo(model, x, batch_size=1000):
 
 
 def evaluate_command(args):
-    ckpt_path = args.run / "checkpoint.pt"
-    ckpt = load_checkpoint(ckpt_path)
-    config = ckpt.get("config")
-    if not isinstance(config, dict) or not all(k in config for k in ARCHITECTURE + ("dataset", "binarize")):
-        raise UsageError(f"{ckpt_path}: no vae_lessons configuration in this checkpoint")
-    if args.k < 1 or (args.n_test is not None and args.n_test < 2):
-        raise UsageError("--k must be at least 1 and --n-test at least 2")
+    ckpt = checkpoint.load(args.run / "checkpoint.pt")
+    config = ckpt["config"]
     device = pick_device(args.device)
-    model = make_model(config)
-    load_weights(model, ckpt["model"], ckpt_path)
+    model = build_vae(config)
+    model.load_state_dict(ckpt["model"])
     model.to(device)
     x = test_images(config, args.data_root)[: args.n_test]
     torch.manual_seed(0)
@@ -234,19 +227,27 @@ def evaluate_command(args):
               "iwae_nats": iwae.mean().item(), "iwae_se": iwae.std().item() / math.sqrt(len(x)),
               "iwae_bits_per_dim": bits_per_dim(-iwae.mean().item()), "seconds": round(time.perf_counter() - start, 1),
               "binarization": "none" if config["binarize"] == "none" else "static, seed 0"}
-    (args.run / f"evaluation_k{args.k}.json").write_text(json.dumps(result, indent=2) + "\n")
+    checkpoint.write_json(args.run / f"evaluation_k{args.k}.json", result)
     print(f"{len(x)} test images: ELBO {elbo_mean:.2f} ± {elbo_se:.2f}, IWAE-{args.k} {result['iwae_nats']:.2f} "
           f"± {result['iwae_se']:.2f} nats per image ({result['iwae_bits_per_dim']:.4f} bits/dim)")
     return 0
+
+
+def interrupted(what):
+    """The one line a Ctrl-C gets, wherever it lands; exit status 130 (128 + SIGINT)."""
+    print(f"vae_lessons: interrupted: {what}", file=sys.stderr)
+    return 130
 
 
 def main(argv=None):
     try:
         args = build_parser().parse_args(argv)
         return {"train": train_command, "evaluate": evaluate_command}[args.command](args)
-    except (UsageError, FileNotFoundError, DataFileError, DownloadError, NonFiniteLossError) as err:
-        print(f"vae_lessons: error: {err}".replace("\n", " "), file=sys.stderr)  # one line, no traceback
-        return 2
-    except KeyboardInterrupt:  # before training started (while loading data, say): nothing to save
-        print("vae_lessons: interrupted", file=sys.stderr)
-        return 130
+    except (UsageError, RunFileError, DataFileError, DownloadError, NonFiniteLossError, OSError) as err:
+        message = str(err)
+    except (MemoryError, torch.OutOfMemoryError):
+        message = "out of memory: try a smaller --batch-size or --dims"
+    except KeyboardInterrupt:  # before training started (loading data, say) or while evaluating
+        return interrupted("nothing was written")
+    print(f"vae_lessons: error: {' '.join(message.split())}", file=sys.stderr)  # one line, no traceback
+    return 2

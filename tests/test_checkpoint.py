@@ -1,0 +1,241 @@
+"""Checkpoints: what is written comes back exactly; writes are durable (fsync, rename, fsync
+of the folder); a hash catches any change; JSON never holds a NaN; and a fuzz test: no crafted
+checkpoint reaches a traceback or runs code."""
+import copy
+import json
+import math
+import os
+import stat
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from vae_lessons import checkpoint
+from vae_lessons.checkpoint import RunFileError
+from vae_lessons.cli import main
+from vae_lessons.options import build_vae, make_optimizer, new_config
+from vae_lessons.training import History
+
+from helpers import assert_one_error_line, delete_at, set_at
+
+
+@pytest.fixture(scope="module")
+def valid(tmp_path_factory):
+    """A real two-epoch run's checkpoint, as loaded, and a spare folder to write crafted ones in."""
+    run = tmp_path_factory.mktemp("run")
+    assert main(["train", "--dims", "784-8-2", "--batch-size", "500", "--epochs", "2", "--no-progress",
+                 "--out", str(run)]) == 0
+    return torch.load(run / "checkpoint.pt", weights_only=True), tmp_path_factory.mktemp("crafted")
+
+
+def small_run():
+    config = new_config({"dims": [784, 8, 2], "epochs": 3})
+    model = build_vae(config)
+    optimizer = make_optimizer(model, config)
+    model(torch.rand(4, 784).round()).logits.sum().backward()
+    optimizer.step()
+    history = History(records=[{"loss": 1.5, "recon": 1.0, "kl": 0.5}], seconds=2.0)
+    return config, model, optimizer, history, torch.Generator().manual_seed(3)
+
+
+def test_what_is_saved_comes_back_exactly(tmp_path):
+    config, model, optimizer, history, order = small_run()
+    path = tmp_path / "checkpoint.pt"
+    rng_saved = torch.get_rng_state()
+    checkpoint.save(checkpoint.capture(config, model, optimizer, history, order), path)
+    ckpt = checkpoint.load(path)
+    assert ckpt["config"] == config and ckpt["format"] == checkpoint.FORMAT
+    model2 = build_vae(config)
+    optimizer2 = make_optimizer(model2, config)
+    history2, order2 = checkpoint.restore(ckpt, model2, optimizer2)  # building model2 drew from the RNG
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), model2.state_dict().values()))
+    assert checkpoint.content_hash(optimizer.state_dict()) == checkpoint.content_hash(optimizer2.state_dict())
+    assert history2.records == history.records and history2.seconds == 2.0
+    assert torch.equal(order2.get_state(), order.get_state()) and torch.equal(torch.get_rng_state(), rng_saved)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]  # no temporary file left
+
+
+def test_the_hash_sees_every_part_and_nothing_else():
+    config, model, optimizer, history, order = small_run()
+    payload = checkpoint.capture(config, model, optimizer, history, order)
+    digest = payload["sha256"]
+    reordered = dict(reversed(list(payload.items())))
+    reordered["config"] = dict(reversed(list(config.items())))
+    assert checkpoint.content_hash(reordered) == digest  # canonical: key order does not matter
+
+    def changed(edit):
+        other = copy.deepcopy(payload)
+        edit(other)
+        return checkpoint.content_hash(other)
+
+    edits = [
+        lambda c: c["model"]["decoder.0.weight"].view(-1)[5].add_(1e-7),  # one float32 ulp or so
+        lambda c: c["optimizer"]["state"][0]["exp_avg_sq"].view(-1)[0].mul_(2),
+        lambda c: c["config"].update(beta=1.0000001),
+        lambda c: c["config"].update(dims=[784, 8, 2, 1]),
+        lambda c: c["history"][0].update(kl=0.50001),
+        lambda c: c["rng"]["order"].view(-1)[100].add_(1),
+        lambda c: c.update(seconds=2.5),
+        lambda c: c["model"].update({"decoder.0.weight": c["model"]["decoder.0.weight"].double()}),
+    ]
+    hashes = {changed(e) for e in edits}
+    assert digest not in hashes and len(hashes) == len(edits)
+
+
+def test_writes_are_flushed_before_the_rename_and_the_folder_after(tmp_path, monkeypatch):
+    calls = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append("fsync folder" if stat.S_ISDIR(os.fstat(fd).st_mode)
+                                                              else "fsync file"), real_fsync(fd)))
+    monkeypatch.setattr(os, "replace", lambda a, b: (calls.append("rename"), real_replace(a, b)))
+    checkpoint.save({"a": torch.ones(3)}, tmp_path / "checkpoint.pt")
+    checkpoint.write_json(tmp_path / "summary.json", {"elbo": -90.5})
+    assert calls == ["fsync file", "rename", "fsync folder"] * 2
+    assert json.loads((tmp_path / "summary.json").read_text()) == {"elbo": -90.5}
+
+
+def test_a_failed_write_keeps_the_old_file(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    checkpoint.save({"a": torch.ones(3)}, path)
+    before = path.read_bytes()
+
+    def broken(f):
+        f.write(b"half a checkpoint")
+        raise KeyboardInterrupt  # a second Ctrl-C, or a full disk, in the middle of writing
+
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint._write_atomically(path, broken)
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]
+
+
+@pytest.mark.parametrize("bad, where", [({"elbo": math.nan}, "elbo is nan"),
+                                        ({"final": {"loss": math.inf}}, "final.loss is inf"),
+                                        ({"runs": [1.0, -math.inf]}, "runs.1 is -inf")])
+def test_json_never_holds_a_non_finite_number(tmp_path, bad, where):
+    with pytest.raises(RunFileError, match=f"summary.json: not written: {where}, and JSON has no NaN or infinity"):
+        checkpoint.write_json(tmp_path / "summary.json", bad)
+    assert not list(tmp_path.iterdir())
+
+
+# ------------------------------------------------------------------------------ the fuzz test
+# Crafted checkpoints of three kinds: any object at all; a dict with the checkpoint's entries
+# holding anything; and a real checkpoint with one thing wrong, half of them sealed with a
+# correct hash so that the checks behind the hash are reached too. Each must end in one line.
+
+class RunsCode:
+    """Unpickling this would create the marker file."""
+    marker = None
+
+    def __reduce__(self):
+        return exec, (f"open({str(self.marker)!r}, 'w').write('ran')",)
+
+
+def tensors():
+    dtypes = st.sampled_from([torch.float32, torch.float64, torch.int64, torch.uint8, torch.bool])
+    fills = st.sampled_from([0.0, 1.0, -1.0, 1e30, math.nan, math.inf])
+    return st.builds(lambda dtype, shape, fill: torch.full(shape, fill).to(dtype),
+                     dtypes, st.lists(st.integers(0, 3), max_size=3), fills)
+
+
+LEAVES = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(), st.text(max_size=12),
+                   st.binary(max_size=12), tensors())
+VALUES = st.recursive(LEAVES, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.tuples(inner, inner),
+    st.dictionaries(st.one_of(st.text(max_size=8), st.integers(-3, 3)), inner, max_size=4)), max_leaves=10)
+
+
+def kind(value):
+    """Values of one kind can stand for each other in a valid checkpoint (1 for 1.0); of
+    different kinds, never."""
+    for name, types in (("bool", bool), ("number", (int, float)), ("tensor", torch.Tensor), ("str", str),
+                        ("bytes", bytes), ("sequence", (list, tuple)), ("dict", dict)):
+        if isinstance(value, types):
+            return name
+    return "none"
+
+
+def places(obj, path=()):
+    """Every (path, value) inside a checkpoint, tensors as leaves."""
+    yield path, obj
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, (list, tuple)) else ()
+    for key, value in items:
+        yield from places(value, path + (key,))
+
+
+BAD_OPTIONS = st.sampled_from([
+    ("dims", [784, 0, 2]), ("dims", [784, 10**9, 2]), ("dims", "784-8-2"), ("dims", []), ("dims", [785, 8, 2]),
+    ("dims", [784, 8.0, 2]), ("dims", [784, True, 2]), ("activation", "gelu"), ("likelihood", None),
+    ("binarize", "yes"), ("dataset", "imagenet"), ("beta", -1.0), ("beta", math.nan), ("beta", math.inf),
+    ("epochs", 0), ("epochs", 10**30), ("epochs", 1.5), ("batch_size", 0), ("lr", 0.0), ("lr", -1e-3),
+    ("lr", math.inf), ("seed", -1), ("seed", 2**32), ("seed", 1.5),
+])
+
+
+class Quiet(dict):
+    """A checkpoint whose repr is short (hypothesis prints the arguments of its strategies)."""
+
+    def __repr__(self):
+        return "<the valid checkpoint>"
+
+
+@st.composite
+def broken_checkpoints(draw, valid):
+    """valid with one thing wrong, and whether to seal it (give it a correct hash)."""
+    ckpt = copy.deepcopy(dict(valid))
+    spots = [(p, v) for p, v in places(ckpt) if p and p[0] != "sha256" and not (len(p) == 2 and p[0] == "history")]
+    how = draw(st.sampled_from(["replace", "delete", "add", "tensor", "option"]))
+    path, old = draw(st.sampled_from(spots))
+    if how == "replace":
+        set_at(ckpt, path, draw(VALUES.filter(lambda v: kind(v) != kind(old))))
+    elif how == "delete":
+        delete_at(ckpt, path)
+    elif how == "add":
+        dicts = [(p, v) for p, v in places(ckpt) if isinstance(v, dict)]
+        where, node = draw(st.sampled_from(dicts))
+        node["extra_" + draw(st.text(max_size=5))] = draw(VALUES)
+    elif how == "tensor":
+        where, t = draw(st.sampled_from([(p, v) for p, v in places(ckpt) if isinstance(v, torch.Tensor)]))
+        changes = ["nan", "inf", "shape", "dtype"] if t.is_floating_point() else ["shape", "dtype"]
+        change = draw(st.sampled_from(changes))
+        if change in ("nan", "inf"):
+            t = t.clone()
+            t.view(-1)[0] = float(change)
+        else:
+            other = torch.float64 if t.dtype != torch.float64 else torch.float32
+            t = t.unsqueeze(0) if change == "shape" else t.to(other)
+        set_at(ckpt, where, t)
+    else:
+        name, value = draw(BAD_OPTIONS)
+        ckpt["config"][name] = value
+    return checkpoint.seal(ckpt) if draw(st.booleans()) else ckpt
+
+
+
+
+@st.composite
+def crafted(draw, valid):
+    which = draw(st.sampled_from(["anything", "entries", "broken", "broken"]))
+    if which == "anything":
+        return draw(st.one_of(VALUES, st.just([RunsCode()]), st.just({"config": RunsCode()})))
+    if which == "entries":
+        ckpt = {k: draw(VALUES) for k in checkpoint.KEYS}
+        if draw(st.booleans()):
+            ckpt["format"] = checkpoint.FORMAT
+        return ckpt
+    return draw(broken_checkpoints(valid))
+
+
+@settings(max_examples=120, deadline=None, derandomize=True, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_no_crafted_checkpoint_reaches_a_traceback_or_runs_code(valid, data):
+    good, folder = valid
+    RunsCode.marker = folder.parent / "code_ran"
+    ckpt = data.draw(crafted(Quiet(good)))
+    torch.save(ckpt, folder / "checkpoint.pt")
+    assert_one_error_line(["evaluate", folder, "--k", 1, "--n-test", 2])
+    assert_one_error_line(["train", "--out", folder, "--resume", "--no-progress"])
+    assert not RunsCode.marker.exists()
+    assert sorted(p.name for p in folder.iterdir()) == ["checkpoint.pt"]

@@ -1,0 +1,32 @@
+"""The table of a run's options: the one set of checks behind the command line, the checkpoint
+reader and build_vae."""
+import pytest
+
+from vae_lessons.options import OPTIONS, build_vae, check_config, new_config, resumed_config
+
+
+def test_every_default_passes_its_own_check_and_shows_in_help():
+    config = new_config({})
+    assert list(config) == [o.name for o in OPTIONS]  # every option is stored in a run's config
+    for option in OPTIONS:
+        assert option.check(option.default) == option.default
+        assert option.show(option.default) in option.help_text and "default" in option.help_text
+    assert build_vae(config).dims == (784, 256, 20)
+
+
+def test_a_config_must_hold_every_option_and_nothing_else():
+    config = new_config({})
+    with pytest.raises(ValueError, match="no lr"):
+        check_config({k: v for k, v in config.items() if k != "lr"})
+    with pytest.raises(ValueError, match="unknown option 'warmup'"):
+        check_config({**config, "warmup": 3})
+    with pytest.raises(ValueError, match="expected a dict of options, got"):
+        check_config([("lr", 1e-3)])
+    assert check_config({**config, "dims": (784, 256, 20)})["dims"] == [784, 256, 20]  # canonical: a list
+
+
+def test_resume_may_change_the_epochs_only():
+    stored = new_config({"epochs": 5})
+    assert resumed_config(stored, {"epochs": 9, "lr": 1e-3}) == {**stored, "epochs": 9}
+    with pytest.raises(ValueError, match=r"--batch-size 64 \(the run has 128\), --seed 1 \(the run has 0\)"):
+        resumed_config(stored, {"batch_size": 64, "seed": 1})

@@ -1,0 +1,193 @@
+"""A training run's options, in one table that the command line, the checkpoint reader and
+build_vae all use: a value is checked the same way whether it was typed or read back from a
+checkpoint, and every option is stored in the run's config.
+
+An option is one row: its name (the config key; the flag is --name with - for _), default,
+check and help. check(value) returns the value in canonical form (dims as a list of ints)
+or raises ValueError/TypeError saying what is wrong ("must be ..., got ..."); parse turns
+command-line text into a value for it. A new option is a new row, and, if it shapes the
+model or the optimizer, a line in build_vae or make_optimizer.
+"""
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+
+from .models import VAE
+from .validation import describe, real_number, whole_number
+
+DATASETS = ("mnist-subset", "mnist", "fashion-mnist")
+IMAGE_SIZE = 784  # every dataset here is 28 x 28 pixels
+# Bounds that keep a typo (or a crafted checkpoint) from reaching the allocator or an overflow:
+MAX_EPOCHS = 100_000
+MAX_BATCH_SIZE = 1_000_000
+MAX_SIZES = 32                # entries in --dims
+MAX_WEIGHTS = 100_000_000     # 400 MB of float32 weights; Adam's state and the gradients add 3 times that
+MAX_BETA = 1e6                # far beyond any use (beta-VAEs in the literature stay below 1000)
+MAX_SEED = 2**32 - 1          # NumPy's seed range (seed_everything)
+
+
+# A config holds plain Python values only (it is written to JSON and hashed in the checkpoint):
+# the checks below refuse NumPy scalars and tensors, which the library's own checks accept.
+def whole(minimum, maximum):
+    """A check for an int option in [minimum, maximum]."""
+    def check(value):
+        whole_number(value, "", minimum, maximum)
+        if type(value) is not int:
+            raise TypeError(f"must be a plain int, got {describe(value)}")
+        return value
+    return check
+
+
+def real(minimum, maximum=None, *, above=False):
+    """A check for a finite real option, minimum <= value (minimum < value with above) <= maximum."""
+    def check(value):
+        real_number(value, "", minimum, maximum, above=above)
+        if type(value) not in (int, float):
+            raise TypeError(f"must be a plain number, got {describe(value)}")
+        return value
+    return check
+
+
+def one_of(*choices):
+    """A check for an option that takes one of a few strings."""
+    def check(value):
+        if not (isinstance(value, str) and value in choices):
+            raise ValueError(f"invalid choice: {describe(value)} (choose from {', '.join(choices)})")
+        return value
+    check.choices = choices
+    return check
+
+
+def check_dims(value):
+    """Layer sizes for VAE(dims): a list of 2 to MAX_SIZES positive ints starting with 784,
+    at most MAX_WEIGHTS parameters in all. Returns a new list."""
+    if not isinstance(value, (list, tuple)) or not 2 <= len(value) <= MAX_SIZES or \
+            not all(type(d) is int and d >= 1 for d in value):
+        raise ValueError(f"must be 2 to {MAX_SIZES} positive ints, input to code (e.g. 784-256-20), "
+                         f"got {describe(value)}")
+    if value[0] != IMAGE_SIZE:
+        raise ValueError(f"must start with {IMAGE_SIZE} (28 x 28 pixels), got {describe(value[0])}")
+    weights = VAE.size(value)
+    if weights > MAX_WEIGHTS:
+        raise ValueError(f"{show_dims(value)} needs {weights:,} weights; the limit is {MAX_WEIGHTS:,} "
+                         f"({MAX_WEIGHTS * 4 // 10**6} MB of float32)")
+    return list(value)
+
+
+def parse_int(text):
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"expected a whole number, got {describe(text)}") from None
+
+
+def parse_float(text):
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"expected a number, got {describe(text)}") from None
+
+
+def parse_dims(text):
+    """'784-256-20' -> [784, 256, 20]."""
+    try:
+        return [int(d) for d in text.split("-")]
+    except ValueError:
+        raise ValueError(f"expected sizes like 784-256-2, got {describe(text)}") from None
+
+
+def show_dims(dims):
+    return "-".join(str(d) for d in dims) if len(dims) <= MAX_SIZES else describe(dims)
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str                                 # the config key; the flag is --name with - for _
+    default: Any
+    check: Callable[[Any], Any]               # value -> canonical value, or ValueError/TypeError
+    help: str                                 # for --help; "(default: ...)" is added unless it says {default}
+    parse: Callable[[str], Any] = str         # command-line text -> value
+    show: Callable[[Any], str] = str          # value -> how the command line writes it
+    on_resume: bool = False                   # may --resume change it? (only the total of epochs)
+
+    @property
+    def flag(self):
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def help_text(self):
+        default = self.show(self.default)
+        return self.help.format(default=default) if "{default}" in self.help else f"{self.help} (default: {default})"
+
+    @property
+    def choices(self):
+        return getattr(self.check, "choices", None)
+
+
+OPTIONS = (
+    Option("dataset", "mnist-subset", one_of(*DATASETS),
+           "mnist-subset is bundled (10,000 training images); the others are read from --data-root"),
+    Option("dims", [IMAGE_SIZE, 256, 20], check_dims, "layer sizes, input to code", parse=parse_dims, show=show_dims),
+    Option("activation", "relu", one_of("relu", "tanh"), "between hidden layers"),
+    Option("likelihood", "bernoulli", one_of("bernoulli", "gaussian"), "the decoder's p(x|z)"),
+    Option("binarize", "dynamic", one_of("dynamic", "static", "none"),
+           "training images: fresh Bernoulli draws per batch, one fixed draw, or grey levels"),
+    Option("beta", 1.0, real(0, MAX_BETA), "weight of the KL term", parse=parse_float),
+    Option("epochs", 10, whole(1, MAX_EPOCHS),
+           "total epochs (default: {default}; with --resume: the run's, and a larger total trains further)",
+           parse=parse_int, on_resume=True),
+    Option("batch_size", 128, whole(1, MAX_BATCH_SIZE), "images per step", parse=parse_int),
+    Option("lr", 1e-3, real(0, above=True), "Adam's learning rate", parse=parse_float),
+    Option("seed", 0, whole(0, MAX_SEED), "seeds the weights, the shuffling and the binarization", parse=parse_int),
+)
+BY_NAME = {option.name: option for option in OPTIONS}
+
+
+def check_option(option, value):
+    """The option's canonical value, or ValueError("NAME: must be ..."). Any type of value is
+    handled (it may come from a crafted checkpoint)."""
+    try:
+        return option.check(value)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{option.name}: {str(err).strip()}") from None
+
+
+def check_config(config):
+    """A run's config (every option, nothing else) with each value checked; returns a new dict."""
+    if not isinstance(config, dict):
+        raise ValueError(f"expected a dict of options, got {describe(config)}")
+    unknown = [k for k in config if k not in BY_NAME]
+    if unknown:
+        raise ValueError(f"unknown option {describe(unknown[0])}")
+    missing = [o.name for o in OPTIONS if o.name not in config]
+    if missing:
+        raise ValueError(f"no {', '.join(missing)}")
+    return {o.name: check_option(o, config[o.name]) for o in OPTIONS}
+
+
+def new_config(given):
+    """The config of a new run: the defaults, overridden by the options given."""
+    return check_config({**{o.name: o.default for o in OPTIONS}, **given})
+
+
+def resumed_config(stored, given):
+    """The config to continue a run with: the stored one, with the options given that may
+    change on resume. Any other option given must equal the stored value: ValueError naming
+    it otherwise (a run is continued as it was started, or it would not be the same run)."""
+    changed = [o for o in OPTIONS if o.name in given and not o.on_resume and given[o.name] != stored[o.name]]
+    if changed:
+        raise ValueError("options differ from the run's: " + ", ".join(
+            f"{o.flag} {o.show(given[o.name])} (the run has {o.show(stored[o.name])})" for o in changed)
+            + "; leave them out to continue the run as it was")
+    return {**stored, **{o.name: given[o.name] for o in OPTIONS if o.on_resume and o.name in given}}
+
+
+def build_vae(config):
+    """The VAE a checked config describes (weights drawn from torch's RNG, as VAE() does)."""
+    return VAE(tuple(config["dims"]), config["activation"], config["likelihood"])
+
+
+def make_optimizer(model, config):
+    """The run's optimizer: Adam at the config's learning rate, torch's other defaults."""
+    return torch.optim.Adam(model.parameters(), lr=config["lr"])
