@@ -2,8 +2,10 @@
 
     p(z) = N(0, I_L),   p(x | z) = N(W z + b, sigma2 I_D),   x in R^D, z in R^L.
 
-Marginal: p(x) = N(b, C) with C = W W^T + sigma2 I_D (Tipping & Bishop, 1999, eq. 6).
-Posterior: p(z | x) = N(M^-1 W^T (x - b), sigma2 M^-1), M = W^T W + sigma2 I_L (eq. 7).
+Marginal: p(x) = N(b, C) with C = W W^T + sigma2 I_D.
+Posterior: p(z | x) = N(M^-1 W^T (x - b), sigma2 M^-1), M = W^T W + sigma2 I_L.
+Both, and the maximum-likelihood fit (ppca_fit), are from Tipping & Bishop (1999),
+"Probabilistic principal component analysis", J. R. Statist. Soc. B 61(3), 611-622.
 Computations use only the L x L matrix M: by Woodbury, C^-1 = (I - W M^-1 W^T) / sigma2,
 and by the matrix determinant lemma, log|C| = (D - L) log sigma2 + log|M|.
 All functions work in the dtype they are given; use float64 for identities checked to 1e-6.
@@ -72,9 +74,10 @@ def ppca_posterior(x, W, b, sigma2):
 
 
 def ppca_fit(X, L):
-    """Maximum-likelihood (W, b, sigma2) for data X (N, D) with an L-dimensional latent
-    (Tipping & Bishop 1999, eqs. 7-8): b = the data mean; sigma2 = the mean of the D - L
-    smallest eigenvalues of the sample covariance S = (1/N) sum (x - b)(x - b)^T;
+    """Maximum-likelihood (W, b, sigma2) for data X (N, D) with an L-dimensional latent, in
+    closed form (Tipping & Bishop 1999, as in the module docstring): b = the data mean;
+    sigma2 = the mean of the D - L smallest eigenvalues of the sample covariance
+    S = (1/N) sum (x - b)(x - b)^T;
     W = U_L (Lambda_L - sigma2 I)^(1/2), with U_L, Lambda_L the top L eigenvectors/values.
     """
     if not isinstance(X, torch.Tensor) or X.dim() != 2:
