@@ -13,15 +13,22 @@ export VAE_LESSONS_DATA
 
 .PHONY: course test unit notebooks execute student subset benchmark clean
 
-# The stamp re-runs the install whenever pyproject.toml changes.
+CPU_WHEEL := --extra-index-url https://download.pytorch.org/whl/cpu
+
+# The stamp re-runs the install whenever pyproject.toml changes. It says what it installs and
+# shows pip's progress: PyTorch alone takes a while, and PyPI's Linux build is the CUDA one.
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q $(PIP_OPTS) "torch==2.13.0" -e ".[course,test]"
+	@echo "Installing into $(VENV): PyTorch 2.13.0, the vae_lessons package (editable), JupyterLab, ipywidgets, pytest, nbval, hypothesis"
+	$(if $(PIP_OPTS),,@echo "(On Linux PyPI's PyTorch bundles CUDA, several GB; for the small CPU-only wheel: Ctrl-C, then make $(or $(MAKECMDGOALS),course) PIP_OPTS=\"$(CPU_WHEEL)\")")
+	$(BIN)/python -m pip install $(PIP_OPTS) "torch==2.13.0" -e ".[course,test]"
 	touch $@
 
-# JupyterLab refuses to run as root unless told; containers often are root.
+# JupyterLab rooted at the repository, so that student/, the README and the package's source
+# are in its file browser, opening on lesson 00. It refuses to run as root unless told;
+# containers often are root.
 course: $(BIN)/.installed
-	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/00_start_here.ipynb
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) --ServerApp.root_dir="$(CURDIR)" notebooks/00_start_here.ipynb
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q tests $(NOTEBOOKS) --nbval-lax --nbval-current-env
@@ -33,11 +40,11 @@ notebooks: $(BIN)/.installed
 	$(BIN)/python -m pytest -q $(NOTEBOOKS) --nbval-lax --nbval-current-env
 
 # Re-execute every notebook in place, top to bottom, so committed outputs stay true
-# (exercise stubs, tagged `student`, are left for the learner), then refresh the student copies.
+# (exercise stubs, tagged `student`, are left for the learner; no timing metadata is written;
+# progress bars keep their final state), then refresh the student copies.
+# One lesson: make execute NOTEBOOKS=notebooks/06_vae_mnist.ipynb
 execute: $(BIN)/.installed
-	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-	  --ExecutePreprocessor.timeout=600 --ExecutePreprocessor.kernel_name=python3 \
-	  --ExecutePreprocessor.skip_cells_with_tag=student --ExecutePreprocessor.record_timing=False $(NOTEBOOKS)
+	$(BIN)/python scripts/execute_notebooks.py $(NOTEBOOKS)
 	$(BIN)/python scripts/make_student_copies.py
 
 # Student copies of the lessons (solutions removed) in student/.
