@@ -1,6 +1,6 @@
 """Checkpoints: what is written comes back exactly; writes are durable (fsync, rename, fsync
-of the folder); a hash catches any change; JSON never holds a NaN; and a fuzz test: no crafted
-checkpoint reaches a traceback or runs code."""
+of the folder); a hash catches any change; JSON never holds a NaN; a format-2 checkpoint
+continues as the same run; and a fuzz test: no crafted checkpoint reaches a traceback or runs code."""
 import copy
 import json
 import math
@@ -110,6 +110,27 @@ def test_a_failed_write_keeps_the_old_file(tmp_path):
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]
 
 
+def test_a_format_2_checkpoint_is_read_with_no_warmup_and_no_free_bits_and_continues_exactly(valid, tmp_path):
+    """Format 2 came before --kl-warmup and --free-bits: its runs used neither, so the defaults
+    describe them, and a --resume goes on as the same run (and writes format 3)."""
+    good, _ = valid
+    old = copy.deepcopy(dict(good))
+    old["format"] = 2
+    del old["config"]["kl_warmup"], old["config"]["free_bits"]
+    runs = {"format 2": checkpoint.seal(old), "format 3": good}
+    for name, ckpt in runs.items():
+        folder = tmp_path / name.replace(" ", "")
+        folder.mkdir()
+        torch.save(ckpt, folder / "checkpoint.pt")
+        loaded = checkpoint.load(folder / "checkpoint.pt")
+        assert loaded["config"] == good["config"] and loaded["config"]["kl_warmup"] == 0
+        assert main(["train", "--out", str(folder), "--resume", "--epochs", "3", "--no-progress"]) == 0
+        runs[name] = torch.load(folder / "checkpoint.pt", weights_only=True)
+    a, b = runs.values()
+    assert a["format"] == b["format"] == checkpoint.FORMAT == 3 and a["config"] == b["config"]
+    assert a["history"] == b["history"] and all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+
+
 @pytest.mark.parametrize("bad, where", [({"elbo": math.nan}, "elbo is nan"),
                                         ({"final": {"loss": math.inf}}, "final.loss is inf"),
                                         ({"runs": [1.0, -math.inf]}, "runs.1 is -inf")])
@@ -169,7 +190,8 @@ BAD_OPTIONS = st.sampled_from([
     ("dims", [784, 8.0, 2]), ("dims", [784, True, 2]), ("activation", "gelu"), ("likelihood", None),
     ("binarize", "yes"), ("dataset", "imagenet"), ("beta", -1.0), ("beta", math.nan), ("beta", math.inf),
     ("epochs", 0), ("epochs", 10**30), ("epochs", 1.5), ("batch_size", 0), ("lr", 0.0), ("lr", -1e-3),
-    ("lr", math.inf), ("seed", -1), ("seed", 2**32), ("seed", 1.5),
+    ("lr", math.inf), ("seed", -1), ("seed", 2**32), ("seed", 1.5), ("kl_warmup", -1), ("kl_warmup", 2.0),
+    ("kl_warmup", 10**30), ("free_bits", -0.5), ("free_bits", math.nan), ("free_bits", math.inf), ("free_bits", "1"),
 ])
 
 

@@ -1,14 +1,26 @@
 """The command-line trainer end to end, on the bundled subset: train, a real Ctrl-C, resume
-(from the checkpoint's options) to the same result as an uninterrupted run, evaluate; --help;
-Ctrl-C while starting. Bad input: test_cli_bad_input.py."""
+(from the checkpoint's options) to the same result as an uninterrupted run, evaluate; a KL
+warm-up resumed half-way, the same run bit for bit; free bits; evaluate's active units and KL
+per dimension against a computation by hand; --help; Ctrl-C while starting. Bad input:
+test_cli_bad_input.py."""
 import json
 import signal
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
+from torch.distributions import Normal, kl_divergence
+
+from vae_lessons import checkpoint
+from vae_lessons.cli import main
+from vae_lessons.cli import test_images as images_of_run  # (a test_ name pytest would collect)
+from vae_lessons.objectives import kl_weight
+from vae_lessons.options import build_vae
+
+from helpers import run_main
 
 SMALL = ["--dims", "784-32-2", "--batch-size", "500", "--no-progress"]
 
@@ -55,6 +67,52 @@ def test_train_interrupt_resume_evaluate(tmp_path):
     assert evaluated.returncode == 0, evaluated.stderr
     result = json.loads((run / "evaluation_k20.json").read_text())
     assert result["test_images"] == 200 and result["iwae_nats"] > result["elbo_nats"] - 3 * result["elbo_se"]
+    assert f"{result['active_units']} of 2 latent units active (variance of the mean > 0.01)" in evaluated.stdout
+
+
+def test_kl_warmup_resumed_mid_warmup_is_the_uninterrupted_run_bit_for_bit(tmp_path):
+    warm = ["--kl-warmup", 3, *SMALL]  # 10,000 images / 500 = 20 steps per epoch: 60 steps of warm-up
+    assert run_main(["train", *warm, "--epochs", 5, "--out", tmp_path / "straight"])[0] == 0
+    assert run_main(["train", *warm, "--epochs", 2, "--out", tmp_path / "resumed"])[0] == 0
+    summary = json.loads((tmp_path / "resumed" / "summary.json").read_text())
+    assert summary["final_kl_weight"] == kl_weight(39, 60) == 39 / 60  # the weight of step 40 of 60
+    assert summary["config"]["kl_warmup"] == 3
+    assert run_main(["train", "--out", tmp_path / "resumed", "--resume", "--epochs", 5])[0] == 0
+    (w1, h1), (w2, h2) = weights(tmp_path / "straight"), weights(tmp_path / "resumed")
+    assert h1 == h2 and all(torch.equal(w1[k], w2[k]) for k in w1)
+    assert json.loads((tmp_path / "resumed" / "summary.json").read_text())["final_kl_weight"] == 1.0
+
+    # the warm-up took effect: while it lasts, the loss is below recon + kl; from step 60 on (epochs 4, 5) equal
+    assert h1[0]["loss"] < h1[0]["recon"] + 0.5 * h1[0]["kl"]
+    assert all(r["loss"] == pytest.approx(r["recon"] + r["kl"], rel=1e-6) for r in h1[3:])
+    assert run_main(["train", *SMALL, "--epochs", 1, "--out", tmp_path / "plain"])[0] == 0
+    assert weights(tmp_path / "plain")[1][0] != h1[0]
+
+
+def test_free_bits_train_and_evaluate_reports_active_units(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", *SMALL, "--free-bits", "0.5", "--epochs", "2", "--out", str(run)]) == 0
+    _, history = weights(run)
+    assert all(r["kl_loss"] >= 2 * 0.5 - 1e-6 and r["loss"] == pytest.approx(r["recon"] + r["kl_loss"], rel=1e-6)
+               for r in history)  # two latent coordinates, each costing at least 0.5 nats
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--k", "2", "--n-test", "300"]) == 0
+    result = json.loads((run / "evaluation_k2.json").read_text())
+    out = capsys.readouterr().out
+
+    # the reference: the trained encoder's means on the same 300 test images, by hand
+    ckpt = checkpoint.load(run / "checkpoint.pt")
+    model = build_vae(ckpt["config"])
+    model.load_state_dict(ckpt["model"])
+    with torch.no_grad():
+        mu, logvar = (t.double() for t in model.encode(images_of_run(ckpt["config"])[:300]))
+    variances = np.var(mu.numpy(), axis=0)
+    kl = kl_divergence(Normal(mu, torch.exp(0.5 * logvar)), Normal(0.0, 1.0)).mean(0)
+    assert result["active_unit_threshold"] == 0.01 and type(result["active_units"]) is int
+    assert result["active_units"] == int((variances > 0.01).sum())
+    np.testing.assert_allclose(result["active_unit_variances"], variances, rtol=1e-6)
+    np.testing.assert_allclose(result["kl_per_dimension"], kl.numpy(), rtol=1e-6)
+    assert f"{result['active_units']} of 2 latent units active" in out
 
 
 def test_help_shows_every_default(capsys, monkeypatch):
@@ -67,7 +125,7 @@ def test_help_shows_every_default(capsys, monkeypatch):
     text = " ".join(capsys.readouterr().out.split())
     for default in ("default: mnist-subset", "default: 784-256-20", "default: relu", "default: bernoulli",
                     "default: dynamic", "default: 1.0", "default: 10;", "default: 128", "default: 0.001", "default: 0)",
-                    "default: auto"):
+                    "default: auto", "(0: none) (default: 0)", "(Kingma et al. 2016; 0: the plain KL) (default: 0.0)"):
         assert default in text, default
     assert text.count("(default: ") >= len(OPTIONS)
 

@@ -57,6 +57,16 @@ COMMAND_LINE = {
                            "argument --activation: invalid choice: 'gelu' (choose from relu, tanh)"),
     "unknown device": (["--device", "tpu"], "argument --device: invalid choice: 'tpu'"),
     "unknown option": (["--warmup", "5"], "unrecognized arguments: --warmup 5"),
+    "kl warm-up -1": (["--kl-warmup", "-1"], "argument --kl-warmup: must be an int from 0 to 100000, got -1"),
+    "kl warm-up 1.5": (["--kl-warmup", "1.5"], "argument --kl-warmup: expected a whole number, got '1.5'"),
+    "kl warm-up nan": (["--kl-warmup", "nan"], "argument --kl-warmup: expected a whole number, got 'nan'"),
+    "free bits -0.5": (["--free-bits", "-0.5"], "argument --free-bits: must be a finite number >= 0 and <= 1e+06, "
+                                                "got -0.5"),
+    "free bits nan": (["--free-bits", "nan"], "argument --free-bits: must be a finite number >= 0 and <= 1e+06, "
+                                              "got nan"),
+    "free bits inf": (["--free-bits", "inf"], "argument --free-bits: must be a finite number >= 0 and <= 1e+06, "
+                                              "got inf"),
+    "free bits not a number": (["--free-bits", "few"], "argument --free-bits: expected a number, got 'few'"),
 }
 
 
@@ -103,6 +113,9 @@ def test_resume_takes_the_runs_options_and_refuses_changes(trained):
     assert_one_error_line(["train", "--out", run, "--resume", "--dims", "784-8-3", "--lr", "0.01"],
                     f"--resume {run}: options differ from the run's: --dims 784-8-3 (the run has 784-8-2), "
                     "--lr 0.01 (the run has 0.001)")
+    assert_one_error_line(["train", "--out", run, "--resume", "--kl-warmup", 2, "--free-bits", 1],
+                          f"--resume {run}: options differ from the run's: --kl-warmup 2 (the run has 0), "
+                          "--free-bits 1.0 (the run has 0.0)")
     assert_one_error_line(["train", "--out", run, "--resume", "--epochs", 1],
                     "--epochs 1: the run in")
     assert_one_error_line(["train", "--out", run.parent / "empty", "--resume"], "no checkpoint there")
@@ -144,7 +157,12 @@ CHECKPOINTS = {  # name: (what to do to a valid checkpoint, the line it must giv
     "an extra entry": (at(("extra",), 1), "not a vae_lessons checkpoint: unexpected entry 'extra'"),
     "format 1 (before the hash)": (lambda c: drop("sha256")(drop("format")(c)),
                                    "written by an earlier vae_lessons (format 1, without a SHA-256"),
-    "format 3": (at(("format",), 3), "checkpoint format 3; this vae_lessons reads format 2"),
+    "format 4": (at(("format",), 4), "checkpoint format 4; this vae_lessons reads formats 2 and 3"),
+    "format 2 with the options of format 3": (at(("format",), 2),
+                                              "config: option 'kl_warmup' in a format-2 checkpoint, which had no "
+                                              "such option"),
+    "format 2 without an option it had": (lambda c: at(("format",), 2)(drop("config", "beta")(
+        drop("config", "kl_warmup")(drop("config", "free_bits")(c)))), "config: no beta"),
     "config dims with a zero": (at(("config", "dims"), [784, 0, 2]), "config: dims: must be 2 to 32 positive ints"),
     "config dims a string": (at(("config", "dims"), "784-8-2"),
                              "config: dims: must be 2 to 32 positive ints, input to code"),
@@ -155,6 +173,11 @@ CHECKPOINTS = {  # name: (what to do to a valid checkpoint, the line it must giv
     "config with a 10**5000 layer": (at(("config", "dims"), [784, 10**5000, 2]),  # torch's unpickler refuses it
                                      "not a readable vae_lessons checkpoint"),
     "config beta -1": (at(("config", "beta"), -1.0), "config: beta: must be a finite number >= 0"),
+    "config kl_warmup -1": (at(("config", "kl_warmup"), -1), "config: kl_warmup: must be an int from 0 to 100000"),
+    "config kl_warmup 1.0": (at(("config", "kl_warmup"), 1.0), "config: kl_warmup: must be an int from 0"),
+    "config free_bits nan": (at(("config", "free_bits"), float("nan")),
+                             "config: free_bits: must be a finite number >= 0 and <= 1e+06, got nan"),
+    "config missing free_bits": (drop("config", "free_bits"), "config: no free_bits"),
     "config lr nan": (at(("config", "lr"), float("nan")), "config: lr: must be a finite number > 0, got nan"),
     "config seed 2**32": (at(("config", "seed"), 2**32), "config: seed: must be an int from 0 to 4294967295"),
     "config epochs a tensor": (at(("config", "epochs"), torch.tensor(5)), "config: epochs: must be a plain int"),

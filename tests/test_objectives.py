@@ -2,12 +2,13 @@ import math
 
 import pytest
 import torch
-from torch.distributions import Independent, Normal
+from torch.distributions import Independent, Normal, kl_divergence
 
+from vae_lessons.distributions import gaussian_kl
 from vae_lessons.linear_gaussian import ppca_log_likelihood, ppca_posterior, ppca_vae
 from vae_lessons.models import VAE, Autoencoder
-from vae_lessons.objectives import (ae_loss, bits_per_dim, elbo, elbo_parts, iwae_bound, log_mean_exp, squared_error,
-                                    vae_loss)
+from vae_lessons.objectives import (ae_loss, bits_per_dim, elbo, elbo_parts, iwae_bound, kl_per_coordinate, kl_weight,
+                                    log_mean_exp, squared_error, vae_loss)
 
 F64 = torch.float64
 
@@ -169,3 +170,84 @@ def test_bad_arguments_name_themselves():
     assert as_tensor.item() == vae_loss(vae, x, beta=0.5)[0].item()
     with pytest.raises(TypeError, match=r"x: float64 but the model's weights are float32: pass x\.float\(\)"):
         vae_loss(vae, x.double())
+
+
+# ------------------------------------------------------------------------------ free bits and KL warm-up
+
+def free_bits_case():
+    """A VAE whose 4 coordinates have batch-mean KLs spread out, a batch, and those KLs (float64)."""
+    torch.manual_seed(5)
+    vae, x = VAE((784, 32, 4)), torch.rand(16, 784).round()
+    with torch.no_grad():
+        vae.encoder[-1].bias[:4] = torch.tensor([0.5, 1.0, 1.5, 2.0])  # means away from 0: KLs about 0.1 to 2
+        mu, logvar = (t.double() for t in vae.encode(x))
+    per_dim = kl_divergence(Normal(mu, torch.exp(0.5 * logvar)), Normal(0.0, 1.0)).mean(0)  # independent reference
+    return vae, x, per_dim
+
+
+def same_draw(call, seed=7):
+    torch.manual_seed(seed)
+    return call()
+
+
+def test_free_bits_below_every_coordinates_kl_is_the_plain_negative_elbo():
+    vae, x, per_dim = free_bits_case()
+    lam = 0.5 * per_dim.min().item()
+    loss, parts = same_draw(lambda: vae_loss(vae, x, free_bits=lam))
+    plain, plain_parts = same_draw(lambda: vae_loss(vae, x))
+    torch.testing.assert_close(loss, plain, rtol=1e-6, atol=0)  # sum_l mean_n vs mean_n sum_l: rounding only
+    assert torch.equal(parts["recon"], plain_parts["recon"]) and torch.equal(parts["kl"], plain_parts["kl"])
+    torch.testing.assert_close(parts["kl_loss"].double(), per_dim.sum(), rtol=1e-5, atol=0)
+
+
+def test_free_bits_above_every_coordinates_kl_cost_lambda_each_and_give_the_kl_no_gradient():
+    vae, x, per_dim = free_bits_case()
+    lam = 2.0 * per_dim.max().item()
+    loss, parts = same_draw(lambda: vae_loss(vae, x, free_bits=lam))
+    recon = same_draw(lambda: -elbo_parts(vae, x)[0].mean())
+    torch.testing.assert_close(loss, recon + 4 * lam, rtol=1e-6, atol=0)
+    torch.testing.assert_close(parts["kl"].double(), per_dim.sum(), rtol=1e-5, atol=0)  # the actual KL, still
+    assert parts["kl_loss"].item() == pytest.approx(4 * lam, rel=1e-6)
+    grads = torch.autograd.grad(loss, list(vae.parameters()))
+    recon_grads = torch.autograd.grad(same_draw(lambda: -elbo_parts(vae, x)[0].mean()), list(vae.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(grads, recon_grads))  # the KL term pushes nothing
+
+
+def test_free_bits_clamp_each_coordinate_on_its_own():
+    vae, x, per_dim = free_bits_case()
+    lam = per_dim.median().item()  # the lower middle one: one coordinate below it, two above
+    loss, parts = same_draw(lambda: vae_loss(vae, x, beta=0.5, free_bits=lam))
+    expected = per_dim.clamp(min=lam).sum()
+    torch.testing.assert_close(parts["kl_loss"].double(), expected, rtol=1e-5, atol=0)
+    torch.testing.assert_close(loss, parts["recon"] + 0.5 * parts["kl_loss"])
+    with torch.no_grad():
+        torch.testing.assert_close(kl_per_coordinate(*vae.encode(x)).sum(-1), gaussian_kl(*vae.encode(x)))
+
+
+def test_free_bits_zero_is_the_plain_loss_bit_for_bit_and_bad_values_are_refused():
+    vae, x, _ = free_bits_case()
+    loss, parts = same_draw(lambda: vae_loss(vae, x, free_bits=0.0))
+    plain, plain_parts = same_draw(lambda: vae_loss(vae, x))
+    assert torch.equal(loss, plain) and parts.keys() == plain_parts.keys() == {"recon", "kl"}
+    with pytest.raises(ValueError, match="free_bits needs kl='analytic'"):
+        vae_loss(vae, x, kl="mc", free_bits=1.0)
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="free_bits must be a finite number >= 0, got"):
+            vae_loss(vae, x, free_bits=bad)
+
+
+def test_kl_warmup_rises_linearly_from_zero_to_beta():
+    assert kl_weight(0, 100) == 0.0 and kl_weight(0, 100, beta=4.0) == 0.0  # the first step
+    assert kl_weight(100, 100, beta=4.0) == 4.0 and kl_weight(10**6, 100, beta=4.0) == 4.0  # at and after
+    assert kl_weight(25, 100, beta=4.0) == pytest.approx(1.0, rel=1e-15)
+    weights = [kl_weight(s, 7, beta=0.3) for s in range(8)]
+    assert weights == pytest.approx([0.3 * s / 7 for s in range(8)], rel=1e-15)  # linear in between
+    assert all(0 <= a < b for a, b in zip(weights, weights[1:]))
+    assert kl_weight(0, 0, beta=2.5) == 2.5 and kl_weight(9, 0) == 1.0  # no warm-up: beta from the start
+    assert type(kl_weight(3, 10)) is float
+    for args, error, message in (((-1, 10), ValueError, "step must be an int >= 0, got -1"),
+                                 ((1, -10), ValueError, "warmup_steps must be an int >= 0, got -10"),
+                                 ((1.5, 10), TypeError, "step must be an int >= 0, got 1.5"),
+                                 ((1, 10, float("nan")), ValueError, "beta must be a finite number >= 0, got nan")):
+        with pytest.raises(error, match=message):
+            kl_weight(*args)

@@ -1,5 +1,7 @@
 """The table of a run's options: the one set of checks behind the command line, the checkpoint
 reader and build_vae."""
+import re
+
 import pytest
 
 from vae_lessons.options import OPTIONS, build_vae, check_config, new_config, resumed_config
@@ -30,3 +32,17 @@ def test_resume_may_change_the_epochs_only():
     assert resumed_config(stored, {"epochs": 9, "lr": 1e-3}) == {**stored, "epochs": 9}
     with pytest.raises(ValueError, match=r"--batch-size 64 \(the run has 128\), --seed 1 \(the run has 0\)"):
         resumed_config(stored, {"batch_size": 64, "seed": 1})
+
+
+def test_warmup_and_free_bits_are_checked_stored_and_fixed_for_the_run():
+    config = new_config({"kl_warmup": 5, "free_bits": 0.25})
+    assert (config["kl_warmup"], config["free_bits"]) == (5, 0.25)
+    assert new_config({})["kl_warmup"] == 0 and new_config({})["free_bits"] == 0.0  # off unless asked for
+    for name, bad, message in (("kl_warmup", -1, "kl_warmup: must be an int from 0 to 100000, got -1"),
+                               ("kl_warmup", True, "kl_warmup: must be an int from 0 to 100000, got True"),
+                               ("free_bits", -0.1, "free_bits: must be a finite number >= 0 and <= 1e+06, got -0.1"),
+                               ("free_bits", float("nan"), "free_bits: must be a finite number >= 0 and <= 1e+06")):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            new_config({name: bad})
+    with pytest.raises(ValueError, match=r"--kl-warmup 2 \(the run has 5\), --free-bits 0.0 \(the run has 0.25\)"):
+        resumed_config(config, {"kl_warmup": 2, "free_bits": 0.0})

@@ -1,9 +1,9 @@
 """A training run's files: OUT/checkpoint.pt and its JSON summaries, written so that a kill or a
 power cut never leaves a broken one, and read so that a corrupted or crafted one ends in one line.
 
-A checkpoint (format 2) is a dict:
+A checkpoint (format 3) is a dict:
 
-    format     2
+    format     3
     config     every option of the run (vae_lessons.options), checked as the command line checks it
     model      the VAE's state dict
     optimizer  Adam's state dict
@@ -18,6 +18,11 @@ torch.load(weights_only=True), which builds tensors and plain values and runs no
 every part is checked against what the config describes, before any model is built: the
 options, each tensor's dtype and shape (from a model and optimizer built on the meta device,
 which allocates nothing), finiteness, the RNG states, and last the hash.
+
+Format 2 (before --kl-warmup and --free-bits) is read too: its runs were trained with neither,
+so its config gets the two options' defaults (no warm-up, no free bits), which is what they
+describe; a --resume of such a run continues it exactly and writes format 3. Format 1 (before
+the hash) is refused.
 """
 import hashlib
 import json
@@ -29,13 +34,14 @@ import warnings
 
 import torch
 
-from .options import build_vae, check_config, make_optimizer, show_dims
+from .options import BY_NAME, build_vae, check_config, make_optimizer, show_dims
 from .training import History
 from .validation import describe
 
-FORMAT = 2
+FORMAT = 3
 KEYS = ("format", "config", "model", "optimizer", "history", "seconds", "rng", "sha256")
 FORMAT_1_KEYS = {"config", "model", "optimizer", "history", "seconds", "rng"}
+ADDED_IN_FORMAT_3 = ("kl_warmup", "free_bits")  # options a format-2 config lacks: their defaults describe it
 
 
 class RunFileError(Exception):
@@ -210,10 +216,10 @@ def _checked(ckpt):
     unexpected = [k for k in ckpt if k not in KEYS]
     if unexpected:
         raise _Invalid(f"not a vae_lessons checkpoint: unexpected entry {describe(unexpected[0])}")
-    if type(ckpt["format"]) is not int or ckpt["format"] != FORMAT:
-        raise _Invalid(f"checkpoint format {describe(ckpt['format'])}; this vae_lessons reads format {FORMAT}")
+    if type(ckpt["format"]) is not int or ckpt["format"] not in (2, FORMAT):
+        raise _Invalid(f"checkpoint format {describe(ckpt['format'])}; this vae_lessons reads formats 2 and {FORMAT}")
     try:
-        config = check_config(ckpt["config"])
+        config = check_config(_as_format_3(ckpt["config"]) if ckpt["format"] == 2 else ckpt["config"])
     except ValueError as err:
         raise _Invalid(f"config: {err}") from None
     model_template, optimizer_template = _templates(config)
@@ -229,6 +235,17 @@ def _checked(ckpt):
     if content_hash(ckpt) != digest:
         raise _Invalid("its contents do not match the SHA-256 stored in it: the file is corrupted or was edited")
     return {**ckpt, "config": config}
+
+
+def _as_format_3(config):
+    """A format-2 config with the options added in format 3 at their defaults (a format-2 run
+    used neither). One that holds them already was not written by format 2: refused."""
+    if not isinstance(config, dict):
+        return config  # check_config says what it is
+    present = [name for name in ADDED_IN_FORMAT_3 if name in config]
+    if present:
+        raise ValueError(f"option {describe(present[0])} in a format-2 checkpoint, which had no such option")
+    return {**config, **{name: BY_NAME[name].default for name in ADDED_IN_FORMAT_3}}
 
 
 def _templates(config):

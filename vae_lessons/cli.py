@@ -22,11 +22,13 @@ from . import checkpoint, data
 from .checkpoint import RunFileError
 from .download import DownloadError
 from .idx import DataFileError
-from .objectives import bits_per_dim, elbo, iwae_bound, vae_loss
+from .diagnostics import active_units, kl_per_dimension
+from .objectives import bits_per_dim, elbo, iwae_bound, kl_weight, vae_loss
 from .options import OPTIONS, build_vae, make_optimizer, new_config, parse_int, resumed_config, whole
 from .training import History, NonFiniteLossError, default_device, seed_everything, train
 
 MAX_K = 1_000_000  # importance samples; 5000 is the published convention
+ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. (2015)
 PROG = "python -m vae_lessons"
 
 
@@ -148,11 +150,16 @@ def train_command(args):
     x_train, _ = load_split(config, "train", args.data_root, args.download)
     x_test = test_images(config, args.data_root)
     model, optimizer, history, order = start(config, ckpt, device, args.out)
+    steps_per_epoch = math.ceil(len(x_train) / config["batch_size"])
+    warmup_steps = config["kl_warmup"] * steps_per_epoch
+    step = [len(history) * steps_per_epoch]  # optimizer steps taken: where a resumed warm-up goes on
 
     def loss_fn(m, x):
         if config["binarize"] == "dynamic":
             x = data.binarize_dynamic(x)
-        return vae_loss(m, x, beta=config["beta"])
+        weight = kl_weight(step[0], warmup_steps, config["beta"])
+        step[0] += 1  # train() takes one optimizer step per call
+        return vae_loss(m, x, beta=weight, free_bits=config["free_bits"])
 
     if config["binarize"] == "static":
         x_train = data.binarize_static(x_train, seed=config["seed"])
@@ -162,6 +169,7 @@ def train_command(args):
     def save(hist):
         checkpoint.save(checkpoint.capture(config, model, optimizer, hist, order), ckpt_path)
         saved[0] = len(hist)
+        step[0] = len(hist) * steps_per_epoch
 
     remaining = config["epochs"] - len(history)
     if remaining > 0:
@@ -172,7 +180,8 @@ def train_command(args):
         return interrupted(f"{ckpt_path} holds epoch {saved[0]} of {config['epochs']}; continue with: "
                            f"{PROG} train --out {args.out} --resume" if ckpt_path.exists() else
                            "during epoch 1, before a checkpoint was written; start again with the same command")
-    summarize(args.out, config, model, history, device, len(x_train), x_test)
+    last_weight = kl_weight(max(len(history) * steps_per_epoch - 1, 0), warmup_steps, config["beta"])
+    summarize(args.out, config, model, history, device, len(x_train), x_test, last_weight)
     return 0
 
 
@@ -190,13 +199,13 @@ def start(config, ckpt, device, out):
     return model, optimizer, history, order
 
 
-def summarize(out, config, model, history, device, n_train, x_test):
-    """Write OUT/summary.json: the run, and its test ELBO."""
+def summarize(out, config, model, history, device, n_train, x_test, last_kl_weight):
+    """Write OUT/summary.json: the run, its test ELBO, and the KL weight of its last step."""
     elbo_mean, se = test_elbo(model, x_test)
     summary = {"config": config, "epochs": len(history), "seconds": round(history.seconds, 2),
                "device": str(device), "train_images": n_train, "test_images": len(x_test),
                "test_binarization": "none" if config["binarize"] == "none" else "static, seed 0",
-               "final": history.records[-1] if len(history) else None,
+               "final": history.records[-1] if len(history) else None, "final_kl_weight": last_kl_weight,
                "test_elbo_nats": elbo_mean, "test_elbo_se": se, "test_bits_per_dim": bits_per_dim(-elbo_mean)}
     checkpoint.write_json(out / "summary.json", summary)
     print(f"test ELBO {elbo_mean:.2f} ± {se:.2f} nats per image (sampled z); summary in {out / 'summary.json'}")
@@ -223,13 +232,18 @@ def evaluate_command(args):
     start = time.perf_counter()
     elbo_mean, elbo_se = test_elbo(model, x)
     iwae = torch.cat([iwae_bound(model, x[i:i + 100].to(device), args.k).cpu() for i in range(0, len(x), 100)])
+    active, variances = active_units(model, x, ACTIVE_UNIT_THRESHOLD)  # no random numbers: the above stay as they were
+    kl_dims = kl_per_dimension(model, x)
     result = {"test_images": len(x), "k": args.k, "elbo_nats": elbo_mean, "elbo_se": elbo_se,
               "iwae_nats": iwae.mean().item(), "iwae_se": iwae.std().item() / math.sqrt(len(x)),
               "iwae_bits_per_dim": bits_per_dim(-iwae.mean().item()), "seconds": round(time.perf_counter() - start, 1),
-              "binarization": "none" if config["binarize"] == "none" else "static, seed 0"}
+              "binarization": "none" if config["binarize"] == "none" else "static, seed 0",
+              "active_units": active, "active_unit_threshold": ACTIVE_UNIT_THRESHOLD,
+              "active_unit_variances": variances.tolist(), "kl_per_dimension": kl_dims.tolist()}
     checkpoint.write_json(args.run / f"evaluation_k{args.k}.json", result)
     print(f"{len(x)} test images: ELBO {elbo_mean:.2f} ± {elbo_se:.2f}, IWAE-{args.k} {result['iwae_nats']:.2f} "
-          f"± {result['iwae_se']:.2f} nats per image ({result['iwae_bits_per_dim']:.4f} bits/dim)")
+          f"± {result['iwae_se']:.2f} nats per image ({result['iwae_bits_per_dim']:.4f} bits/dim); "
+          f"{active} of {len(variances)} latent units active (variance of the mean > {ACTIVE_UNIT_THRESHOLD})")
     return 0
 
 

@@ -35,13 +35,26 @@ def elbo_parts(model, x, kl="analytic"):
     """
     if kl not in ("analytic", "mc"):
         raise ValueError(f"kl must be 'analytic' or 'mc', got {kl!r}")
-    x = flatten_images(x, model.dims[0])
-    mu, logvar = model.encode(x)
-    z = model.reparameterize(mu, logvar)
-    log_px_z = model.log_likelihood(x, z)
+    log_px_z, mu, logvar, z = _one_sample(model, x)
     if kl == "analytic":
         return log_px_z, gaussian_kl(mu, logvar)
     return log_px_z, log_normal_diag(z, mu, logvar) - log_standard_normal(z)
+
+
+def _one_sample(model, x):
+    """(log p(x|z), mu, logvar, z) with one z ~ q(z|x) per image: the encoder's posterior and
+    the decoder's log-likelihood, (N,), (N, L), (N, L), (N, L)."""
+    x = flatten_images(x, model.dims[0])
+    mu, logvar = model.encode(x)
+    z = model.reparameterize(mu, logvar)
+    return model.log_likelihood(x, z), mu, logvar, z
+
+
+def kl_per_coordinate(mu, logvar):
+    """KL( q(z_l | x) || N(0, 1) ) of each coordinate l of a diagonal Gaussian, not summed:
+    mu, logvar (..., L) -> (..., L), in nats; it sums over l to gaussian_kl(mu, logvar)
+    (the same closed form, one coordinate at a time)."""
+    return gaussian_kl(mu.unsqueeze(-1), logvar.unsqueeze(-1))
 
 
 def elbo(model, x, kl="analytic"):
@@ -50,13 +63,46 @@ def elbo(model, x, kl="analytic"):
     return log_px_z - kl_term
 
 
-def vae_loss(model, x, beta=1.0, kl="analytic"):
+def vae_loss(model, x, beta=1.0, kl="analytic", free_bits=0.0):
     """Negative ELBO (for beta = 1), batch mean, nats per image: -log p(x|z) + beta * KL.
-    beta: a finite number >= 0 (a negative weight rewards a large KL: the loss has no minimum)."""
+    beta: a finite number >= 0 (a negative weight rewards a large KL: the loss has no minimum).
+
+    free_bits = lambda > 0 (nats, per latent coordinate; Kingma et al. 2016, "Improved
+    variational inference with inverse autoregressive flow", section on free bits, with each
+    coordinate its own group) replaces the KL term by
+
+        sum_l max(lambda, KL_l),   KL_l = mean over the batch of KL(q(z_l | x) || N(0, 1)),
+
+    so a coordinate whose batch-mean KL is below lambda costs lambda and gets no gradient
+    pushing it further towards the prior. It needs kl="analytic". The parts still report the
+    actual batch means "recon" and "kl" (the ELBO is -(recon + kl)), and "kl_loss", the term
+    that replaced the KL. With free_bits = 0 (the default) the loss is exactly the one above.
+    """
     real_number(beta, "beta", minimum=0)
-    log_px_z, kl_term = elbo_parts(model, x, kl)
-    recon, kl_mean = -log_px_z.mean(), kl_term.mean()
-    return recon + beta * kl_mean, {"recon": recon, "kl": kl_mean}
+    real_number(free_bits, "free_bits", minimum=0)
+    if free_bits == 0:
+        log_px_z, kl_term = elbo_parts(model, x, kl)
+        recon, kl_mean = -log_px_z.mean(), kl_term.mean()
+        return recon + beta * kl_mean, {"recon": recon, "kl": kl_mean}
+    if kl != "analytic":
+        raise ValueError(f"free_bits needs kl='analytic' (the per-coordinate KL in closed form), got kl={kl!r}")
+    log_px_z, mu, logvar, _ = _one_sample(model, x)
+    recon, kl_mean = -log_px_z.mean(), gaussian_kl(mu, logvar).mean()
+    kl_loss = kl_per_coordinate(mu, logvar).mean(0).clamp(min=float(free_bits)).sum()
+    return recon + beta * kl_loss, {"recon": recon, "kl": kl_mean, "kl_loss": kl_loss}
+
+
+def kl_weight(step, warmup_steps, beta=1.0):
+    """The weight of the KL term at optimizer step `step` (counted from 0) under a linear
+    warm-up (Bowman et al. 2016, "Generating sentences from a continuous space"; Sønderby et
+    al. 2016, "Ladder variational autoencoders"): beta * min(1, step / warmup_steps), and beta
+    when warmup_steps == 0. So the first step has weight 0, and the weight reaches beta at
+    step warmup_steps. step, warmup_steps: ints >= 0; beta: a finite number >= 0. Returns a float.
+    """
+    step = whole_number(step, "step", minimum=0)
+    warmup_steps = whole_number(warmup_steps, "warmup_steps", minimum=0)
+    real_number(beta, "beta", minimum=0)
+    return float(beta) if warmup_steps == 0 else float(beta) * min(1.0, step / warmup_steps)
 
 
 def log_mean_exp(a, dim=0):

@@ -24,6 +24,7 @@ MAX_BATCH_SIZE = 1_000_000
 MAX_SIZES = 32                # entries in --dims
 MAX_WEIGHTS = 100_000_000     # 400 MB of float32 weights; Adam's state and the gradients add 3 times that
 MAX_BETA = 1e6                # far beyond any use (beta-VAEs in the literature stay below 1000)
+MAX_FREE_BITS = 1e6           # nats per latent coordinate: far beyond any use, and L times it stays finite in float32
 MAX_SEED = 2**32 - 1          # NumPy's seed range (seed_everything)
 
 
@@ -134,6 +135,12 @@ OPTIONS = (
     Option("binarize", "dynamic", one_of("dynamic", "static", "none"),
            "training images: fresh Bernoulli draws per batch, one fixed draw, or grey levels"),
     Option("beta", 1.0, real(0, MAX_BETA), "weight of the KL term", parse=parse_float),
+    Option("kl_warmup", 0, whole(0, MAX_EPOCHS),
+           "epochs over which the KL weight rises linearly from 0 to --beta, step by step (0: none)",
+           parse=parse_int),
+    Option("free_bits", 0.0, real(0, MAX_FREE_BITS),
+           "nats per latent coordinate: the KL term becomes the sum over coordinates of max(this, the "
+           "coordinate's batch-mean KL) (Kingma et al. 2016; 0: the plain KL)", parse=parse_float),
     Option("epochs", 10, whole(1, MAX_EPOCHS),
            "total epochs (default: {default}; with --resume: the run's, and a larger total trains further)",
            parse=parse_int, on_resume=True),
