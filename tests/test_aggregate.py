@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.distributions import MultivariateNormal
 
-from vae_lessons.aggregate import kl_decomposition, log_aggregate_posterior
+from vae_lessons.aggregate import kl_decomposition, log_aggregate_posterior, moment_matched_kl
 
 F64 = torch.float64
 
@@ -48,3 +48,20 @@ def test_bad_shapes_are_named():
         kl_decomposition(torch.zeros(3, 2), torch.zeros(3, 3))
     with pytest.raises(ValueError, match="z: expected codes of shape"):
         log_aggregate_posterior(torch.zeros(4, 3), torch.zeros(3, 2), torch.zeros(3, 2))
+
+
+def test_moment_matched_kl_against_torch_distributions_and_as_a_lower_bound():
+    from torch.distributions import kl_divergence
+    g = torch.Generator().manual_seed(3)
+    mu, logvar = torch.randn(500, 3, generator=g, dtype=F64) + 0.5, torch.randn(500, 3, generator=g, dtype=F64) - 2
+    cov = torch.cov(mu.T, correction=0) + torch.diag(logvar.exp().mean(0))
+    reference = kl_divergence(MultivariateNormal(mu.mean(0), cov), MultivariateNormal(torch.zeros(3, dtype=F64), torch.eye(3, dtype=F64)))
+    assert moment_matched_kl(mu, logvar) == pytest.approx(reference.item(), rel=1e-10)
+    # a lower bound on the true KL of the mixture, here estimated by Monte Carlo with many draws
+    d = kl_decomposition(mu, logvar, n_draws=20, generator=g)
+    assert moment_matched_kl(mu, logvar) <= d["marginal_kl"] + 3 * d["marginal_kl_se"]
+    # point codes: the covariance of the codes alone
+    codes = 3 * torch.randn(400, 2, generator=g, dtype=F64) + 1
+    cov = torch.cov(codes.T, correction=0)
+    expected = 0.5 * (torch.trace(cov) + codes.mean(0).square().sum() - 2 - torch.logdet(cov))
+    assert moment_matched_kl(codes) == pytest.approx(expected.item(), rel=1e-10)

@@ -126,3 +126,14 @@ def test_shape_dtype_range():
         checks.in_range("x", x * 255, 0, 1)
     with pytest.raises(CheckFailed):
         checks.in_range("nan", torch.tensor([0.5, float("nan")]), 0, 1)
+
+
+def test_paired_se_is_the_standard_error_of_the_mean_difference():
+    g = torch.Generator().manual_seed(0)
+    shared = 10 * torch.randn(1000, generator=g, dtype=torch.float64)        # what both share
+    a, b = shared + torch.randn(1000, generator=g, dtype=torch.float64), shared + 1.0
+    se = checks.paired_se(a, b)
+    assert se == pytest.approx((a - b).std().item() / math.sqrt(1000))
+    assert se < 0.05 < math.hypot(a.std().item(), b.std().item()) / math.sqrt(1000)   # pairing removes the shared spread
+    with pytest.raises(ValueError, match="paired_se"):
+        checks.paired_se(a, b[:10])

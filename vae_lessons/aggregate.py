@@ -14,6 +14,7 @@ import math
 import torch
 
 from .distributions import gaussian_kl, log_normal_diag, log_standard_normal
+from .linear_gaussian import gaussian_kl_full
 from .validation import check_float
 
 
@@ -63,3 +64,24 @@ def kl_decomposition(mu, logvar, n_draws=10, generator=None):
             "mutual_information": information.mean().item(), "mutual_information_se": information.std().item() / math.sqrt(n),
             "marginal_kl": mismatch.mean().item(), "marginal_kl_se": mismatch.std().item() / math.sqrt(n),
             "sum_se": (information + mismatch - kl).std().item() / math.sqrt(n)}
+
+
+def moment_matched_kl(mu, logvar=None):
+    """KL( N(m, S) || N(0, I) ) for the Gaussian with the codes' mean m and covariance S, in nats:
+    a lower bound on KL(q(z) || p(z)), since among densities with given moments the Gaussian has
+    the largest entropy and E_q[log p(z)] depends on the moments only.
+
+    mu: (N, L) codes (an autoencoder's) or posterior means; logvar: (N, L) posterior
+    log-variances, whose mean variance is added to the covariance of the means (the aggregate
+    posterior's covariance), or None for point codes. Computed in float64.
+    """
+    check_float(mu, "mu")
+    if mu.dim() != 2 or len(mu) < 2:
+        raise ValueError(f"mu: expected (N, L) codes with N >= 2, got {tuple(mu.shape)}")
+    mu = mu.detach().double()
+    cov = torch.atleast_2d(torch.cov(mu.T, correction=0))
+    if logvar is not None:
+        _check_posteriors(mu, logvar)
+        cov = cov + torch.diag(logvar.detach().double().exp().mean(0))
+    L = mu.shape[1]
+    return gaussian_kl_full(mu.mean(0)[None], cov, torch.zeros(1, L, dtype=mu.dtype), torch.eye(L, dtype=mu.dtype)).item()

@@ -101,6 +101,16 @@ def at_least(name, value, limit, *, tol=0.0):
     _verdict("PASS", name, v >= b - tol, f"{v:.6g} >= {b:.6g}" + (f" (tolerance {tol:g})" if tol else ""))
 
 
+def paired_se(a, b):
+    """The standard error of mean(a - b) for paired measurements a, b (N,) of the same items
+    (two models scored on the same test images, say): std(a - b) / sqrt(N). Pairing removes
+    the spread between items that both share, which is most of it. The stderr to give greater()."""
+    a, b = _num(a), _num(b)
+    if a.shape != b.shape or a.dim() != 1 or len(a) < 2:
+        raise ValueError(f"paired_se: expected two (N,) tensors of one shape, N >= 2, got {tuple(a.shape)}, {tuple(b.shape)}")
+    return ((a - b).std() / math.sqrt(len(a))).item()
+
+
 def greater(name, value, baseline, stderr, *, n_se=3.0):
     """PASS if value exceeds a measured baseline by more than n_se standard errors of the
     difference (stderr: the standard error of value - baseline, e.g. over paired images)."""
