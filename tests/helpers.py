@@ -1,8 +1,20 @@
-"""For the tests of bad input (test_cli_bad_input.py, test_checkpoint.py): running the command
-line in this process, and editing a loaded checkpoint in place, at a path (a tuple of keys and
-list indexes)."""
+"""Shared by the tests: loading one of the project's scripts as a module; and, for the tests of
+bad input (test_cli_bad_input.py, test_checkpoint.py), running the command line in this
+process and editing a loaded checkpoint in place, at a path (a tuple of keys and list indexes)."""
 import contextlib
+import importlib.util
 import io
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_script(name):
+    """scripts/NAME.py, imported as a module (scripts/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_main(argv):

@@ -1,20 +1,11 @@
 """Exercises follow COURSE.md: a stub tagged `student` and `nbval-skip`, then a `solution`,
 then a self-check; and the committed student copies match their source notebooks."""
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
+from helpers import ROOT, load_script
 
-ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("make_student_copies", ROOT / "scripts" / "make_student_copies.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def tags(cell):
@@ -38,7 +29,7 @@ def test_each_exercise_has_stub_solution_and_self_check(path):
 
 
 def test_student_copies_are_in_sync():
-    script = load_script()
+    script = load_script("make_student_copies")
     for target, text in script.copies().items():
         assert target.is_file(), f"{target.name} missing: run `make student`"
         # compared as JSON, not text: a newer nbformat may lay the same notebook out differently
@@ -46,7 +37,7 @@ def test_student_copies_are_in_sync():
 
 
 def test_student_copy_drops_solutions_and_outputs():
-    script = load_script()
+    script = load_script("make_student_copies")
     nb = script.student_copy(json.loads(NOTEBOOKS[-1].read_text()))
     assert not any("solution" in tags(c) for c in nb.cells)
     assert all(c.outputs == [] and c.execution_count is None for c in nb.cells if c.cell_type == "code")
@@ -121,10 +112,8 @@ def probed_notebook(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_every_self_check_rejects_wrong_answers(path):
-    from nbclient import NotebookClient
     nb, exercises = probed_notebook(path)
-    NotebookClient(nb, timeout=600, kernel_name="python3", skip_cells_with_tag="student",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    load_script("execute_notebooks").execute(nb, path.parent)      # as make execute runs a lesson
     verdicts = [json.loads(line.split(" ", 1)[1])
                 for cell in nb.cells for out in cell.get("outputs", []) if out.get("output_type") == "stream"
                 for line in out["text"].splitlines() if line.startswith("EXERCISE_PROBE ")]

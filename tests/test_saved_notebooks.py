@@ -1,24 +1,16 @@
 """What a committed or re-saved lesson holds: outputs a static viewer shows truthfully, and no
 timing metadata, so that running and saving a lesson changes only what its cells print."""
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+from helpers import ROOT, load_script
 
-ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 LESSONS = NOTEBOOKS + sorted((ROOT / "student").glob("[0-9][0-9]_*.ipynb"))
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-
-
-def execute_script():
-    spec = importlib.util.spec_from_file_location("execute_notebooks", ROOT / "scripts" / "execute_notebooks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: f"{p.parent.name}/{p.name}")
@@ -42,7 +34,7 @@ def test_make_execute_writes_no_timing_and_finishes_bars(tmp_path):
         nbformat.v4.new_code_cell("answer = ...", metadata={"tags": ["student", "nbval-skip"]}),
     ])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    script = execute_script()
+    script = load_script("execute_notebooks")
     done = script.finish_outputs(script.execute(nb, tmp_path))
     assert all("execution" not in c.metadata for c in done.cells)
     assert done.cells[1].outputs == [] and done.cells[1].execution_count is None   # the stub is the learner's
