@@ -51,9 +51,9 @@ execute: $(BIN)/.installed
 student: $(BIN)/.installed
 	$(BIN)/python scripts/make_student_copies.py
 
-# Rebuild the bundled MNIST subset from the original files; `git diff` should then be empty.
+# Rebuild the bundled MNIST and Fashion-MNIST subsets from the original files; `git diff` should then be empty.
 subset: $(BIN)/.installed
-	$(BIN)/python scripts/make_mnist_subset.py $(VAE_LESSONS_DATA)/mnist
+	$(BIN)/python scripts/make_subsets.py $(VAE_LESSONS_DATA)
 
 benchmark: $(BIN)/.installed
 	$(BIN)/python benchmarks/notebook_times.py $(NOTEBOOKS)

@@ -115,6 +115,16 @@ def test_free_bits_train_and_evaluate_reports_active_units(tmp_path, capsys):
     assert f"{result['active_units']} of 2 latent units active" in out
 
 
+@pytest.mark.parametrize("name, loader", [("mnist", "load_mnist"), ("fashion-mnist", "load_fashion_mnist")])
+def test_a_subset_dataset_is_bundled_and_the_plain_name_is_full(name, loader, tmp_path):
+    from vae_lessons import cli, data
+    x, y = cli.load_split({"dataset": f"{name}-subset"}, "test", root=tmp_path)  # root: not read
+    x0, y0 = getattr(data, loader)("test")
+    assert torch.equal(x, x0.reshape(2000, 784)) and torch.equal(y, y0)
+    with pytest.raises(FileNotFoundError, match=f"in {tmp_path / name}/"):
+        cli.load_split({"dataset": name}, "test", root=tmp_path)
+
+
 def test_help_shows_every_default(capsys, monkeypatch):
     from vae_lessons.cli import build_parser
     from vae_lessons.options import OPTIONS

@@ -1,30 +1,54 @@
 import dataclasses
 import gzip
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from vae_lessons import data
-from vae_lessons.data import (binarize_dynamic, binarize_static, load_fashion_mnist, load_full,
-                              load_mnist)
+from vae_lessons.data import (FASHION_MNIST, MNIST, binarize_dynamic, binarize_static, load_fashion_mnist,
+                              load_full, load_mnist)
+from vae_lessons.download import sha256_of
 from vae_lessons.idx import DataFileError, read_idx
 from vae_lessons.subset import build_subset, first_per_class
 
 
+BUNDLED = [(load_mnist, MNIST), (load_fashion_mnist, FASHION_MNIST)]  # each loader and its spec
+bundled = pytest.mark.parametrize("load, spec", BUNDLED, ids=[spec.folder for _, spec in BUNDLED])
+
+
+@bundled
 @pytest.mark.parametrize("split, n", [("train", 10_000), ("test", 2_000)])
-def test_bundled_subset_loads_offline(split, n):
-    x, y = load_mnist(split)
+def test_bundled_subset_loads_offline(split, n, load, spec):
+    x, y = load(split)
     assert x.shape == (n, 28, 28) and x.dtype == torch.float32
     assert y.shape == (n,) and y.dtype == torch.int64
     assert x.min() == 0 and x.max() == 1
     assert torch.equal(torch.bincount(y), torch.full((10,), n // 10))
 
 
-def test_bundled_images_are_the_original_bytes_over_255():
-    x, _ = load_mnist("test")
+@bundled
+def test_bundled_images_are_the_original_bytes_over_255(load, spec):
+    x, _ = load("test")
     assert torch.equal(torch.round(x * 255) / 255, x)
+
+
+@bundled
+def test_bundled_checksums_list_exactly_the_files(load, spec):
+    folder = data.subset_folder(spec)
+    sums = {name: digest for digest, name in map(str.split, (folder / "SHA256SUMS").read_text().splitlines())}
+    assert sorted(sums) == sorted(p.name for p in folder.glob("*.gz")) and len(sums) == 4
+    assert all(sha256_of(folder / name) == digest for name, digest in sums.items())
+
+
+def test_the_two_subsets_are_different_data():
+    assert data.subset_folder() == data.subset_folder(MNIST)  # the default, as before
+    assert not torch.equal(load_mnist("test")[0], load_fashion_mnist("test")[0])
+    assert len(data.FASHION_CLASSES) == 10 and data.FASHION_CLASSES[9] == "Ankle boot"
+    with pytest.raises(ValueError, match="no subset of Fake is bundled"):
+        data.subset_folder(data.DatasetSpec("Fake", "fake", {}, (), {}))
 
 
 def test_unknown_split_is_named():
@@ -34,16 +58,17 @@ def test_unknown_split_is_named():
             call()
 
 
-def test_corrupt_bundled_file_is_caught(tmp_path, monkeypatch):
-    copy = tmp_path / "mnist_subset"
-    shutil.copytree(data.subset_folder(), copy)
+@bundled
+def test_corrupt_bundled_file_is_caught(tmp_path, monkeypatch, load, spec):
+    copy = tmp_path / spec.subset
+    shutil.copytree(data.subset_folder(spec), copy)
     raw = bytearray((copy / "t10k-labels-idx1-ubyte.gz").read_bytes())
     raw[-12] ^= 0xFF
     (copy / "t10k-labels-idx1-ubyte.gz").write_bytes(bytes(raw))
-    monkeypatch.setattr(data, "subset_folder", lambda: copy)
+    monkeypatch.setattr(data, "subset_folder", lambda s: copy if s is spec else None)
     with pytest.raises(DataFileError, match="t10k-labels-idx1-ubyte.gz: checksum mismatch"):
-        load_mnist("test")
-    load_mnist("train")  # the other split's files are untouched
+        load("test")
+    load("train")  # the other split's files are untouched
 
 
 def write_files(folder, files):
@@ -126,19 +151,34 @@ def test_build_subset_is_reproducible(tmp_path):
     np.testing.assert_array_equal(read_idx(tmp_path / "a" / "t10k-images-idx3-ubyte.gz"), original[:20])
 
 
-def test_bundled_subset_rebuilds_byte_for_byte(tmp_path, full_data_root):
-    build_subset(f"{full_data_root}/mnist", tmp_path)
-    for path in data.subset_folder().glob("*.gz"):
+def source_of(spec, full_data_root):
+    """<root>/mnist or <root>/fashion-mnist; the test skips when that folder is missing."""
+    folder = Path(full_data_root) / spec.folder
+    if not folder.is_dir():
+        pytest.skip(f"full {spec.name} files not available in {folder}")
+    return folder
+
+
+@bundled
+def test_bundled_subset_rebuilds_byte_for_byte(tmp_path, full_data_root, load, spec):
+    written = build_subset(source_of(spec, full_data_root), tmp_path)
+    assert sorted(written) == sorted(p.name for p in data.subset_folder(spec).glob("*.gz"))
+    for path in data.subset_folder(spec).glob("*.gz"):
         assert gzip.decompress((tmp_path / path.name).read_bytes()) == gzip.decompress(path.read_bytes()), path.name
 
 
-def test_full_mnist_and_fashion_mnist_load(full_data_root):
-    x, y = load_mnist("test", full=True, root=full_data_root)
-    assert x.shape == (10_000, 28, 28) and torch.equal(y.bincount().sum(), torch.tensor(10_000))
-    xs, ys = load_mnist("test")
+@bundled
+def test_full_data_loads_and_holds_the_subset(full_data_root, load, spec):
+    x, y = load("test", full=True, root=source_of(spec, full_data_root).parent)
+    assert x.shape == (10_000, 28, 28) and len(y.bincount()) == 10 and y.bincount().sum() == 10_000
+    xs, ys = load("test")
     keep = torch.from_numpy(first_per_class(y.numpy(), 200))
     assert torch.equal(x[keep], xs) and torch.equal(y[keep], ys)
-    xf, yf = load_fashion_mnist("test", root=full_data_root)
+
+
+def test_full_mnist_and_fashion_mnist_differ(full_data_root):
+    x, _ = load_mnist("test", full=True, root=full_data_root)
+    xf, _ = load_fashion_mnist("test", full=True, root=source_of(FASHION_MNIST, full_data_root).parent)
     assert xf.shape == (10_000, 28, 28) and not torch.equal(xf, x)
 
 

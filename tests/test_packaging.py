@@ -58,9 +58,34 @@ def test_ci_runs_exactly_the_readme_test_command():
 
 
 def test_subset_carries_its_licence_notice():
-    notice = " ".join((ROOT / "vae_lessons" / "mnist_subset" / "NOTICE.md").read_text().split())
+    notice = " ".join((ROOT / "vae_lessons" / "mnist_subset" / "NOTICE.md").read_text(encoding="utf-8").split())
     for words in ("CC BY-SA 3.0", "LeCun", "Cortes", "creativecommons.org/licenses/by-sa/3.0", "first 1,000"):
         assert words in notice
+
+
+def test_fashion_subset_carries_the_mit_notice_and_class_names():
+    from vae_lessons.data import FASHION_CLASSES
+    notice = " ".join((ROOT / "vae_lessons" / "fashion_mnist_subset" / "NOTICE.md").read_text(encoding="utf-8").split())
+    # MIT: the copyright notice and the permission notice must be kept with every copy
+    for words in ("Copyright (c) 2017 Zalando SE", "Copyright © 2017 Zalando SE", "Xiao", "arXiv:1708.07747",
+                  "Permission is hereby granted, free of charge, to any person obtaining a copy",
+                  "The above copyright notice and this permission notice shall be included in all copies "
+                  "or substantial portions of the Software.", 'THE SOFTWARE IS PROVIDED “AS IS”',
+                  "first 1,000", "no timestamp", "scripts/make_subsets.py"):
+        assert words in notice, words
+    assert all(f"| {label} | {name} |" in notice for label, name in enumerate(FASHION_CLASSES))
+
+
+def test_every_bundled_subset_is_package_data_with_its_notice():
+    """An installed wheel holds each subset folder: the loaders read it from the package."""
+    tomllib = pytest.importorskip("tomllib")
+    from vae_lessons.data import FASHION_MNIST, MNIST
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    globs = config["tool"]["setuptools"]["package-data"]["vae_lessons"]
+    for spec in (MNIST, FASHION_MNIST):
+        assert f"{spec.subset}/*" in globs
+        assert f"vae_lessons/{spec.subset}/NOTICE.md" in config["project"]["license"]["text"]
+        assert {"NOTICE.md", "SHA256SUMS"} <= {p.name for p in (ROOT / "vae_lessons" / spec.subset).iterdir()}
 
 
 def test_notebooks_are_numbered_in_teaching_order():

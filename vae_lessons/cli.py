@@ -89,13 +89,12 @@ def add_machine_options(p):
 
 
 def load_split(config, split, root=None, download=False):
-    name = config["dataset"]
-    if name == "mnist-subset":
-        x, y = data.load_mnist(split)
-    elif name == "mnist":
-        x, y = data.load_mnist(split, full=True, root=root, download=download)
+    name = config["dataset"]  # "mnist-subset": the bundled subset of "mnist"; same for fashion-mnist
+    load = data.load_fashion_mnist if name.startswith("fashion-mnist") else data.load_mnist
+    if name.endswith("-subset"):
+        x, y = load(split)
     else:
-        x, y = data.load_fashion_mnist(split, root=root, download=download)
+        x, y = load(split, full=True, root=root, download=download)
     return x.reshape(len(x), -1), y
 
 

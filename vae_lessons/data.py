@@ -1,7 +1,8 @@
-"""The course's data: a bundled MNIST subset (offline), and full MNIST / Fashion-MNIST.
+"""The course's data: bundled MNIST and Fashion-MNIST subsets (offline), and the full datasets.
 
     x, y = load_mnist("train")             # bundled subset: 10,000 images, 1,000 per digit
     x, y = load_mnist("test", full=True)   # the full 10,000 test images, from a local folder
+    x, y = load_fashion_mnist("train")     # bundled subset: 10,000 images, 1,000 per class
 
 Images come back as float32 tensors in [0, 1] of shape (N, 28, 28), labels as int64 (N,).
 The pixels are grey levels (value / 255), not binarized: binarize_static and
@@ -27,6 +28,9 @@ FILES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 SIZES = {"train": 60_000, "test": 10_000}
+# Fashion-MNIST's labels 0-9, as its authors name them (Xiao et al. 2017)
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
 
 @dataclass(frozen=True)
@@ -35,12 +39,14 @@ class DatasetSpec:
 
     sha256: file name -> SHA-256 of the file as distributed (the .gz), and of its
     decompressed content (the name without .gz), so either form is checked.
+    subset: the folder of its bundled subset inside the package (None: none is bundled).
     """
     name: str
     folder: str
     sha256: dict
     mirrors: tuple
     sizes: dict
+    subset: str | None = None
 
 
 MNIST = DatasetSpec(
@@ -62,6 +68,7 @@ MNIST = DatasetSpec(
         "http://yann.lecun.com/exdb/mnist/",
     ),
     sizes=SIZES,
+    subset="mnist_subset",
 )
 
 FASHION_MNIST = DatasetSpec(
@@ -79,6 +86,7 @@ FASHION_MNIST = DatasetSpec(
     },
     mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
     sizes=SIZES,
+    subset="fashion_mnist_subset",
 )
 
 
@@ -111,7 +119,7 @@ def _read_pair(image_path, label_path, n=None):
     images = read_idx(image_path, expected_shape=(n, 28, 28))
     labels = read_idx(label_path, expected_shape=(images.shape[0],))
     if labels.max(initial=0) > 9:
-        raise DataFileError(f"{label_path}: labels must be digits 0-9, found {labels.max()}")
+        raise DataFileError(f"{label_path}: labels must be classes 0-9, found {labels.max()}")
     return _to_tensors(images, labels)
 
 
@@ -154,9 +162,11 @@ def load_full(spec, split="train", *, root=None, download=False, progress=True):
     return _read_pair(*(_verified(spec, p) for p in paths), n=spec.sizes[split])
 
 
-def subset_folder():
-    """The folder of the bundled MNIST subset inside the installed package."""
-    return Path(str(resources.files("vae_lessons") / "mnist_subset"))
+def subset_folder(spec=MNIST):
+    """The folder of spec's bundled subset inside the installed package (MNIST's by default)."""
+    if spec.subset is None:
+        raise ValueError(f"no subset of {spec.name} is bundled: load it with full=True")
+    return Path(str(resources.files("vae_lessons") / spec.subset))
 
 
 def _bundled_sums(folder):
@@ -164,10 +174,10 @@ def _bundled_sums(folder):
     return {name: digest for digest, name in (line.split() for line in lines if line.strip())}
 
 
-def load_bundled(split="train"):
-    """The MNIST subset shipped in the package (see mnist_subset/NOTICE.md), checksum-verified."""
+def load_bundled(spec, split="train"):
+    """The subset of spec shipped in the package (see its NOTICE.md), checksum-verified."""
     _check_split(split)
-    folder = subset_folder()
+    folder = subset_folder(spec)
     sums = _bundled_sums(folder)
     paths = []
     for stem in FILES[split]:
@@ -191,12 +201,21 @@ def load_mnist(split="train", *, full=False, root=None, download=False):
     """
     if full:
         return load_full(MNIST, split, root=root, download=download)
-    return load_bundled(split)
+    return load_bundled(MNIST, split)
 
 
-def load_fashion_mnist(split="train", *, root=None, download=False):
-    """Full Fashion-MNIST (MIT licence, Zalando SE), from <root>/fashion-mnist/; as load_mnist."""
-    return load_full(FASHION_MNIST, split, root=root, download=download)
+def load_fashion_mnist(split="train", *, full=False, root=None, download=False):
+    """Fashion-MNIST images (N, 28, 28) float32 in [0, 1] and labels (N,) int64 (FASHION_CLASSES).
+
+    full=False: the bundled subset (train: first 1,000 of each class = 10,000 images;
+    test: first 200 of each class = 2,000), no files or network needed.
+    full=True: the original 60,000 / 10,000 from root, else $VAE_LESSONS_DATA, else the
+    user cache folder (files in <root>/fashion-mnist/); download=True fetches missing files.
+    Fashion-MNIST is (c) 2017 Zalando SE, MIT licence (fashion_mnist_subset/NOTICE.md).
+    """
+    if full:
+        return load_full(FASHION_MNIST, split, root=root, download=download)
+    return load_bundled(FASHION_MNIST, split)
 
 
 def _bernoulli(x, generator):

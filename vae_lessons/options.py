@@ -16,7 +16,7 @@ import torch
 from .models import VAE
 from .validation import describe, real_number, whole_number
 
-DATASETS = ("mnist-subset", "mnist", "fashion-mnist")
+DATASETS = ("mnist-subset", "mnist", "fashion-mnist-subset", "fashion-mnist")
 IMAGE_SIZE = 784  # every dataset here is 28 x 28 pixels
 # Bounds that keep a typo (or a crafted checkpoint) from reaching the allocator or an overflow:
 MAX_EPOCHS = 100_000
@@ -128,7 +128,8 @@ class Option:
 
 OPTIONS = (
     Option("dataset", "mnist-subset", one_of(*DATASETS),
-           "mnist-subset is bundled (10,000 training images); the others are read from --data-root"),
+           "mnist-subset and fashion-mnist-subset are bundled (10,000 training images each); "
+           "mnist and fashion-mnist are read from --data-root"),
     Option("dims", [IMAGE_SIZE, 256, 20], check_dims, "layer sizes, input to code", parse=parse_dims, show=show_dims),
     Option("activation", "relu", one_of("relu", "tanh"), "between hidden layers"),
     Option("likelihood", "bernoulli", one_of("bernoulli", "gaussian"), "the decoder's p(x|z)"),

@@ -1,11 +1,11 @@
-"""The rule that makes the bundled MNIST subset from the original files.
+"""The rule that makes the bundled MNIST and Fashion-MNIST subsets from the original files.
 
-Rule: from each original split, keep the first `per_class` images of each digit 0-9, in
-file order, and keep them in file order. Train: 1,000 per digit (10,000 images);
-test: 200 per digit (2,000 images). Nothing is resampled, shuffled or altered; pixels are
-the original bytes. scripts/make_mnist_subset.py runs this, and the decompressed IDX files
-it writes are identical byte for byte on every machine (the .gz files too, given the same
-zlib).
+Rule: from each original split, keep the first `per_class` images of each class 0-9, in
+file order, and keep them in file order. Train: 1,000 per class (10,000 images);
+test: 200 per class (2,000 images). Nothing is resampled, shuffled or altered; pixels are
+the original bytes. scripts/make_subsets.py runs this for both datasets, and the
+decompressed IDX files it writes are identical byte for byte on every machine (the .gz
+files too, given the same zlib).
 """
 from pathlib import Path
 
@@ -31,7 +31,7 @@ def first_per_class(labels, per_class):
 
 
 def build_subset(source, out, per_class=PER_CLASS):
-    """Write the subset of the MNIST files in `source` (gz or raw) to `out`, with SHA256SUMS."""
+    """Write the subset of the MNIST-format files in `source` (gz or raw) to `out`, with SHA256SUMS."""
     source, out = Path(source), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
