@@ -126,3 +126,63 @@ def sample_quality(real_feats, fake_feats, *, k=3, n_boot=50, generator=None):
         "precision": precision, "precision_se": (precision * (1 - precision) / len(fake_feats)) ** 0.5,
         "recall": recall, "recall_se": (recall * (1 - recall) / len(real_feats)) ** 0.5,
     }
+
+
+def _scores(s, name):
+    s = torch.as_tensor(s)
+    if s.dim() != 1 or len(s) == 0:
+        raise ValueError(f"{name}: expected a non-empty 1-D tensor of scores, got shape {tuple(s.shape)}")
+    if not torch.isfinite(s).all():
+        raise ValueError(f"{name}: scores must be finite (a NaN has no rank)")
+    return s.detach().cpu().to(torch.float64)
+
+
+def _average_ranks(values):
+    """Ranks 1..n of values (n,), ties given the mean of the ranks they span."""
+    order = torch.argsort(values, stable=True)
+    sorted_values = values[order]
+    n = len(values)
+    # runs of equal values: each run's first and last 1-based position
+    new_run = torch.ones(n, dtype=torch.bool)
+    new_run[1:] = sorted_values[1:] != sorted_values[:-1]
+    run_id = torch.cumsum(new_run, 0) - 1
+    starts = torch.nonzero(new_run).squeeze(1).to(torch.float64) + 1
+    ends = torch.cat([starts[1:] - 1, torch.tensor([float(n)], dtype=torch.float64)])
+    ranks = torch.empty(n, dtype=torch.float64)
+    ranks[order] = ((starts + ends) / 2)[run_id]
+    return ranks
+
+
+def auroc(scores_normal, scores_anomalous):
+    """Area under the ROC curve of an anomaly score (higher = more anomalous), a float in [0, 1]:
+
+        AUROC = P(s_a > s_n) + 0.5 P(s_a = s_n),   s_n ~ normal scores, s_a ~ anomalous ones,
+
+    over all n_n * n_a pairs. It is the Mann-Whitney U statistic divided by n_n n_a, computed
+    by sorting: U = R_a - n_a (n_a + 1) / 2, with R_a the sum of the anomalies' ranks in the
+    pooled sample (tied scores share their mean rank). O(n log n), no pairs formed.
+    0.5: the score does not separate; 1: every anomaly outscores every normal point;
+    0: the score ranks them exactly backwards. scores_normal (n_n,), scores_anomalous (n_a,).
+    """
+    normal = _scores(scores_normal, "scores_normal")
+    anomalous = _scores(scores_anomalous, "scores_anomalous")
+    n_n, n_a = len(normal), len(anomalous)
+    ranks = _average_ranks(torch.cat([normal, anomalous]))
+    u = ranks[n_n:].sum() - n_a * (n_a + 1) / 2
+    return (u / (n_n * n_a)).item()
+
+
+def roc_curve(scores_normal, scores_anomalous):
+    """The ROC curve of an anomaly score: flag x when score(x) >= t, for every threshold t
+    from above the largest score down to the smallest. Returns (fpr, tpr), float64 tensors of
+    equal length starting at (0, 0) and ending at (1, 1): the fraction of normal points flagged
+    and of anomalies flagged at each distinct threshold. Its trapezoid area equals auroc."""
+    normal = _scores(scores_normal, "scores_normal")
+    anomalous = _scores(scores_anomalous, "scores_anomalous")
+    thresholds = torch.unique(torch.cat([normal, anomalous]), sorted=True).flip(0)
+    def flagged(s):  # fraction of s at or above each threshold: n - (number below t)
+        below = torch.searchsorted(torch.sort(s).values, thresholds, right=False)
+        return (len(s) - below).double() / len(s)
+    fpr, tpr = flagged(normal), flagged(anomalous)
+    zero = torch.zeros(1, dtype=torch.float64)
+    return torch.cat([zero, fpr]), torch.cat([zero, tpr])
