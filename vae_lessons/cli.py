@@ -23,8 +23,8 @@ from .checkpoint import RunFileError
 from .download import DownloadError
 from .idx import DataFileError
 from .diagnostics import active_units, kl_per_dimension
-from .objectives import bits_per_dim, elbo, iwae_bound, kl_weight, vae_loss
-from .options import OPTIONS, build_vae, make_optimizer, new_config, parse_int, resumed_config, whole
+from .objectives import bits_per_dim, elbo, iwae_bound
+from .options import OPTIONS, TrainingLoss, build_vae, make_optimizer, new_config, parse_int, resumed_config, whole
 from .training import History, NonFiniteLossError, default_device, seed_everything, train
 
 MAX_K = 1_000_000  # importance samples; 5000 is the published convention
@@ -150,15 +150,8 @@ def train_command(args):
     x_test = test_images(config, args.data_root)
     model, optimizer, history, order = start(config, ckpt, device, args.out)
     steps_per_epoch = math.ceil(len(x_train) / config["batch_size"])
-    warmup_steps = config["kl_warmup"] * steps_per_epoch
-    step = [len(history) * steps_per_epoch]  # optimizer steps taken: where a resumed warm-up goes on
-
-    def loss_fn(m, x):
-        if config["binarize"] == "dynamic":
-            x = data.binarize_dynamic(x)
-        weight = kl_weight(step[0], warmup_steps, config["beta"])
-        step[0] += 1  # train() takes one optimizer step per call
-        return vae_loss(m, x, beta=weight, free_bits=config["free_bits"])
+    # steps taken so far: where a resumed warm-up goes on
+    loss_fn = TrainingLoss(config, steps_per_epoch, step=len(history) * steps_per_epoch)
 
     if config["binarize"] == "static":
         x_train = data.binarize_static(x_train, seed=config["seed"])
@@ -168,7 +161,7 @@ def train_command(args):
     def save(hist):
         checkpoint.save(checkpoint.capture(config, model, optimizer, hist, order), ckpt_path)
         saved[0] = len(hist)
-        step[0] = len(hist) * steps_per_epoch
+        loss_fn.step = len(hist) * steps_per_epoch
 
     remaining = config["epochs"] - len(history)
     if remaining > 0:
@@ -179,7 +172,7 @@ def train_command(args):
         return interrupted(f"{ckpt_path} holds epoch {saved[0]} of {config['epochs']}; continue with: "
                            f"{PROG} train --out {args.out} --resume" if ckpt_path.exists() else
                            "during epoch 1, before a checkpoint was written; start again with the same command")
-    last_weight = kl_weight(max(len(history) * steps_per_epoch - 1, 0), warmup_steps, config["beta"])
+    last_weight = loss_fn.kl_weight(max(len(history) * steps_per_epoch - 1, 0))
     summarize(args.out, config, model, history, device, len(x_train), x_test, last_weight)
     return 0
 

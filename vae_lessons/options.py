@@ -13,7 +13,9 @@ from typing import Any, Callable
 
 import torch
 
+from . import data
 from .models import VAE
+from .objectives import kl_weight, vae_loss
 from .validation import describe, real_number, whole_number
 
 DATASETS = ("mnist-subset", "mnist", "fashion-mnist-subset", "fashion-mnist")
@@ -199,3 +201,31 @@ def build_vae(config):
 def make_optimizer(model, config):
     """The run's optimizer: Adam at the config's learning rate, torch's other defaults."""
     return torch.optim.Adam(model.parameters(), lr=config["lr"])
+
+
+class TrainingLoss:
+    """The loss the command-line trainer minimises for a config, as loss_fn(model, x) for
+    training.train: the negative ELBO of the batch (binarized afresh when the config says
+    "dynamic"), with the KL weighted by the warm-up's kl_weight at the current optimizer step
+    and free bits per coordinate (objectives.vae_loss).
+
+    Each call is one optimizer step (train() takes one per call), so `step` counts them; a
+    resumed run sets it to epochs * steps_per_epoch. corrupt: an optional function applied to
+    each binarized batch (e.g. anomaly.flip_pixels for a likelihood ratio's background model).
+    """
+
+    def __init__(self, config, steps_per_epoch, step=0, corrupt=None):
+        self.config, self.step, self.corrupt = config, step, corrupt
+        self.warmup_steps = config["kl_warmup"] * steps_per_epoch
+
+    def kl_weight(self, step):
+        return kl_weight(step, self.warmup_steps, self.config["beta"])
+
+    def __call__(self, model, x):
+        if self.config["binarize"] == "dynamic":
+            x = data.binarize_dynamic(x)
+        if self.corrupt is not None:
+            x = self.corrupt(x)
+        weight = self.kl_weight(self.step)
+        self.step += 1
+        return vae_loss(model, x, beta=weight, free_bits=self.config["free_bits"])
