@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch.distributions import MultivariateNormal, kl_divergence
 
-from vae_lessons.linear_gaussian import (gaussian_kl_full, ppca_elbo, ppca_fit, ppca_log_likelihood,
-                                         ppca_posterior)
+from vae_lessons.linear_gaussian import (gaussian_kl_full, ppca_conditional, ppca_elbo, ppca_fit,
+                                         ppca_log_likelihood, ppca_posterior)
 
 F64 = torch.float64
 
@@ -89,6 +89,24 @@ def test_elbo_matches_monte_carlo():
     terms = log_joint - q.log_prob(z)
     se = terms.std(0) / math.sqrt(len(terms))
     assert ((terms.mean(0) - ppca_elbo(x[:3], W, b, s2, q_mean, q_cov)).abs() < 4 * se).all()
+
+
+def test_conditional_is_the_schur_complement_of_the_joint_gaussian():
+    x, W, b, s2 = model(D=6, L=2)
+    observed = torch.tensor([True, False, True, True, False, False])
+    o, m = observed, ~observed
+    C = W @ W.T + s2 * torch.eye(6, dtype=F64)
+    K = C[m][:, o] @ torch.linalg.inv(C[o][:, o])                      # C_mo C_oo^-1
+    x_nan = x.clone()
+    x_nan[:, m] = float("nan")                                           # the missing pixels are never read
+    mean, cov = ppca_conditional(x_nan, observed, W, b, s2)
+    torch.testing.assert_close(mean, b[m] + (x[:, o] - b[o]) @ K.T, rtol=0, atol=1e-10)
+    torch.testing.assert_close(cov, C[m][:, m] - K @ C[o][:, m], rtol=0, atol=1e-10)
+    for bad in (torch.ones(6, dtype=torch.bool), torch.zeros(6, dtype=torch.bool)):
+        with pytest.raises(ValueError, match="observed: needs at least one observed and one missing"):
+            ppca_conditional(x, bad, W, b, s2)
+    with pytest.raises(ValueError, match=r"observed: expected a bool tensor of shape \(6,\)"):
+        ppca_conditional(x, observed.long(), W, b, s2)
 
 
 def test_full_kl_matches_torch_distributions():

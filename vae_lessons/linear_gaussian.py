@@ -4,6 +4,7 @@
 
 Marginal: p(x) = N(b, C) with C = W W^T + sigma2 I_D.
 Posterior: p(z | x) = N(M^-1 W^T (x - b), sigma2 M^-1), M = W^T W + sigma2 I_L.
+Some pixels given the others: p(x_mis | x_obs), Gaussian too (ppca_conditional).
 Both, and the maximum-likelihood fit (ppca_fit), are from Tipping & Bishop (1999),
 "Probabilistic principal component analysis", J. R. Statist. Soc. B 61(3), 611-622.
 Computations use only the L x L matrix M: by Woodbury, C^-1 = (I - W M^-1 W^T) / sigma2,
@@ -71,6 +72,37 @@ def ppca_posterior(x, W, b, sigma2):
     mean = torch.cholesky_solve(((x - b) @ W).T, chol).T
     cov = sigma2 * torch.cholesky_inverse(chol)
     return mean, cov
+
+
+def ppca_conditional(x, observed, W, b, sigma2):
+    """The exact conditional p(x_mis | x_obs) = N(mean, cov) of the model's marginal p(x) = N(b, C),
+    for one pattern of observed pixels shared by all rows of x.
+
+    x (N, D): only the columns where observed is True are read (the others may hold anything);
+    observed (D,) bool, at least one True and one False. Returns mean (N, D_mis), cov
+    (D_mis, D_mis), D_mis the number of missing pixels, in their order in x.
+
+    Through the latent: the observed pixels alone are a pPCA with (W_o, b_o, sigma2), so
+    z | x_obs = N(m, S) by ppca_posterior; then x_mis = W_m z + b_m + noise, independent of x_obs
+    given z, so
+
+        mean = W_m m + b_m,   cov = W_m S W_m^T + sigma2 I.
+
+    This equals the Schur complement of the joint Gaussian, b_m + C_mo C_oo^-1 (x_o - b_o) and
+    C_mm - C_mo C_oo^-1 C_om, while solving only L x L systems.
+    """
+    _check_model(x, W, b, sigma2)
+    if not (isinstance(observed, torch.Tensor) and observed.dtype == torch.bool and observed.shape == b.shape):
+        raise ValueError(f"observed: expected a bool tensor of shape {tuple(b.shape)} (True = observed), "
+                         f"got {getattr(observed, 'dtype', type(observed).__name__)} "
+                         f"{tuple(getattr(observed, 'shape', ()))}")
+    if observed.all() or not observed.any():
+        raise ValueError("observed: needs at least one observed and one missing pixel")
+    missing = ~observed
+    m, S = ppca_posterior(x[:, observed], W[observed], b[observed], sigma2)
+    W_m = W[missing]
+    cov = W_m @ S @ W_m.T + sigma2 * torch.eye(int(missing.sum()), dtype=W.dtype, device=W.device)
+    return m @ W_m.T + b[missing], cov
 
 
 def ppca_fit(X, L):
