@@ -1,6 +1,7 @@
-"""Checkpoints: what is written comes back exactly; writes are durable (fsync, rename, fsync
-of the folder); a hash catches any change; JSON never holds a NaN; a format-2 checkpoint
-continues as the same run; and a fuzz test: no crafted checkpoint reaches a traceback or runs code."""
+"""Checkpoints: what is written comes back exactly (of a conditional run too); writes are durable
+(fsync, rename, fsync of the folder); a hash catches any change; JSON never holds a NaN; a
+format-2 or format-3 checkpoint continues as the same run; and a fuzz test: no crafted checkpoint
+reaches a traceback or runs code."""
 import copy
 import json
 import math
@@ -30,24 +31,27 @@ def valid(tmp_path_factory):
     return torch.load(run / "checkpoint.pt", weights_only=True), tmp_path_factory.mktemp("crafted")
 
 
-def small_run():
-    config = new_config({"dims": [784, 8, 2], "epochs": 3})
+def small_run(conditional=False):
+    config = new_config({"dims": [784, 8, 2], "epochs": 3, "conditional": conditional})
     model = build_vae(config)
     optimizer = make_optimizer(model, config)
-    model(torch.rand(4, 784).round()).logits.sum().backward()
+    labels = (torch.tensor([0, 3, 9, 9]),) if conditional else ()
+    model(torch.rand(4, 784).round(), *labels).logits.sum().backward()
     optimizer.step()
     history = History(records=[{"loss": 1.5, "recon": 1.0, "kl": 0.5}], seconds=2.0)
     return config, model, optimizer, history, torch.Generator().manual_seed(3)
 
 
-def test_what_is_saved_comes_back_exactly(tmp_path):
-    config, model, optimizer, history, order = small_run()
+@pytest.mark.parametrize("conditional", [False, True])
+def test_what_is_saved_comes_back_exactly(tmp_path, conditional):
+    config, model, optimizer, history, order = small_run(conditional)
     path = tmp_path / "checkpoint.pt"
     rng_saved = torch.get_rng_state()
     checkpoint.save(checkpoint.capture(config, model, optimizer, history, order), path)
     ckpt = checkpoint.load(path)
     assert ckpt["config"] == config and ckpt["format"] == checkpoint.FORMAT
     model2 = build_vae(config)
+    assert type(model2) is type(model) and model2.encoder[0].in_features == 784 + 10 * conditional
     optimizer2 = make_optimizer(model2, config)
     history2, order2 = checkpoint.restore(ckpt, model2, optimizer2)  # building model2 drew from the RNG
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), model2.state_dict().values()))
@@ -110,25 +114,40 @@ def test_a_failed_write_keeps_the_old_file(tmp_path):
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]
 
 
-def test_a_format_2_checkpoint_is_read_with_no_warmup_and_no_free_bits_and_continues_exactly(valid, tmp_path):
-    """Format 2 came before --kl-warmup and --free-bits: its runs used neither, so the defaults
-    describe them, and a --resume goes on as the same run (and writes format 3)."""
-    good, _ = valid
+def older(good, version):
+    """good as format `version` wrote it: without the options added since, sealed anew."""
     old = copy.deepcopy(dict(good))
-    old["format"] = 2
-    del old["config"]["kl_warmup"], old["config"]["free_bits"]
-    runs = {"format 2": checkpoint.seal(old), "format 3": good}
+    old["format"] = version
+    for v, names in checkpoint.ADDED_IN_FORMAT.items():
+        if v > version:
+            for name in names:
+                del old["config"][name]
+    return checkpoint.seal(old)
+
+
+def test_format_2_and_3_checkpoints_are_read_with_the_later_options_off_and_continue_exactly(valid, tmp_path):
+    """Format 2 came before --kl-warmup and --free-bits, format 3 before --conditional: their
+    runs used none of them, so the defaults describe them; `evaluate` reads them, and a --resume
+    goes on as the same run (and writes format 4)."""
+    good, _ = valid
+    assert "kl_warmup" not in older(good, 2)["config"] and "conditional" not in older(good, 3)["config"]
+    runs = {"format 2": older(good, 2), "format 3": older(good, 3), "format 4": good}
     for name, ckpt in runs.items():
         folder = tmp_path / name.replace(" ", "")
         folder.mkdir()
         torch.save(ckpt, folder / "checkpoint.pt")
         loaded = checkpoint.load(folder / "checkpoint.pt")
         assert loaded["config"] == good["config"] and loaded["config"]["kl_warmup"] == 0
+        assert loaded["config"]["conditional"] is False
+        assert main(["evaluate", str(folder), "--k", "2", "--n-test", "20"]) == 0
+        assert json.loads((folder / "evaluation_k2.json").read_text())["bound_of"] == "log p(x)"
         assert main(["train", "--out", str(folder), "--resume", "--epochs", "3", "--no-progress"]) == 0
         runs[name] = torch.load(folder / "checkpoint.pt", weights_only=True)
-    a, b = runs.values()
-    assert a["format"] == b["format"] == checkpoint.FORMAT == 3 and a["config"] == b["config"]
-    assert a["history"] == b["history"] and all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    a, b, c = runs.values()
+    assert a["format"] == b["format"] == c["format"] == checkpoint.FORMAT == 4
+    assert a["config"] == b["config"] == c["config"] and a["history"] == b["history"] == c["history"]
+    assert all(torch.equal(a["model"][k], b["model"][k]) and torch.equal(a["model"][k], c["model"][k])
+               for k in a["model"])
 
 
 @pytest.mark.parametrize("bad, where", [({"elbo": math.nan}, "elbo is nan"),
@@ -192,6 +211,7 @@ BAD_OPTIONS = st.sampled_from([
     ("epochs", 0), ("epochs", 10**30), ("epochs", 1.5), ("batch_size", 0), ("lr", 0.0), ("lr", -1e-3),
     ("lr", math.inf), ("seed", -1), ("seed", 2**32), ("seed", 1.5), ("kl_warmup", -1), ("kl_warmup", 2.0),
     ("kl_warmup", 10**30), ("free_bits", -0.5), ("free_bits", math.nan), ("free_bits", math.inf), ("free_bits", "1"),
+    ("conditional", 1), ("conditional", "True"), ("conditional", None), ("conditional", True),
 ])
 
 

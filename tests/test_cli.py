@@ -1,7 +1,8 @@
 """The command-line trainer end to end, on the bundled subset: train, a real Ctrl-C, resume
 (from the checkpoint's options) to the same result as an uninterrupted run, evaluate; a KL
 warm-up resumed half-way, the same run bit for bit; free bits; evaluate's active units and KL
-per dimension against a computation by hand; --help; Ctrl-C while starting. Bad input:
+per dimension against a computation by hand; the label-conditional VAE (--conditional) trained,
+resumed bit for bit and evaluated on log p(x | y); --help; Ctrl-C while starting. Bad input:
 test_cli_bad_input.py."""
 import json
 import signal
@@ -17,7 +18,9 @@ from torch.distributions import Normal, kl_divergence
 from vae_lessons import checkpoint
 from vae_lessons.cli import main
 from vae_lessons.cli import test_images as images_of_run  # (a test_ name pytest would collect)
-from vae_lessons.objectives import kl_weight
+from vae_lessons.cli import test_set as labelled_images_of_run
+from vae_lessons.models import ConditionalVAE
+from vae_lessons.objectives import elbo, kl_weight
 from vae_lessons.options import build_vae
 
 from helpers import run_main
@@ -113,6 +116,44 @@ def test_free_bits_train_and_evaluate_reports_active_units(tmp_path, capsys):
     np.testing.assert_allclose(result["active_unit_variances"], variances, rtol=1e-6)
     np.testing.assert_allclose(result["kl_per_dimension"], kl.numpy(), rtol=1e-6)
     assert f"{result['active_units']} of 2 latent units active" in out
+
+
+def test_conditional_train_resume_and_evaluate_on_log_p_x_given_y(tmp_path, capsys):
+    cond = ["--conditional", *SMALL]
+    assert run_main(["train", *cond, "--epochs", 3, "--out", tmp_path / "straight"])[0] == 0
+    assert run_main(["train", *cond, "--epochs", 1, "--out", tmp_path / "resumed"])[0] == 0
+    assert run_main(["train", "--out", tmp_path / "resumed", "--resume", "--epochs", 3])[0] == 0  # options from it
+    (w1, h1), (w2, h2) = weights(tmp_path / "straight"), weights(tmp_path / "resumed")
+    assert h1 == h2 and all(torch.equal(w1[k], w2[k]) for k in w1)  # the same run, bit for bit
+    assert w1["encoder.0.weight"].shape == (32, 794) and w1["decoder.0.weight"].shape == (32, 12)  # 10 labels in
+    assert h1[2]["loss"] < h1[0]["loss"]
+    summary = json.loads((tmp_path / "resumed" / "summary.json").read_text())
+    assert summary["config"]["conditional"] is True and summary["bound_of"] == "log p(x | y)"
+
+    run = tmp_path / "resumed"
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--k", "10", "--n-test", "300"]) == 0
+    out = capsys.readouterr().out
+    result = json.loads((run / "evaluation_k10.json").read_text())
+    assert "300 test images (bounds on log p(x | y), each image given its label): ELBO" in out
+    assert result["bound_of"] == "log p(x | y)" and result["iwae_nats"] > result["elbo_nats"] - 3 * result["elbo_se"]
+
+    # the reference: the trained encoder on the same test images, each with its own label, by hand
+    ckpt = checkpoint.load(run / "checkpoint.pt")
+    model = build_vae(ckpt["config"])
+    model.load_state_dict(ckpt["model"])
+    x, y = (t[:300] for t in labelled_images_of_run(ckpt["config"]))
+    assert type(model) is ConditionalVAE
+    with torch.no_grad():
+        mu, logvar = (t.double() for t in model.encode(x, y))
+        mu_wrong, _ = model.encode(x, (y + 1) % 10)
+    kl = kl_divergence(Normal(mu, torch.exp(0.5 * logvar)), Normal(0.0, 1.0)).mean(0)
+    np.testing.assert_allclose(result["kl_per_dimension"], kl.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(result["active_unit_variances"], np.var(mu.numpy(), axis=0), rtol=1e-6)
+    assert not np.allclose(result["active_unit_variances"], np.var(mu_wrong.double().numpy(), axis=0), rtol=1e-6)
+    torch.manual_seed(0)  # evaluate's first draws: one z per image for the ELBO of log p(x | y)
+    with torch.no_grad():
+        assert result["elbo_nats"] == pytest.approx(elbo(model, x, y=y).mean().item(), rel=1e-5)
 
 
 @pytest.mark.parametrize("name, loader", [("mnist", "load_mnist"), ("fashion-mnist", "load_fashion_mnist")])

@@ -67,6 +67,7 @@ COMMAND_LINE = {
     "free bits inf": (["--free-bits", "inf"], "argument --free-bits: must be a finite number >= 0 and <= 1e+06, "
                                               "got inf"),
     "free bits not a number": (["--free-bits", "few"], "argument --free-bits: expected a number, got 'few'"),
+    "conditional with a value": (["--conditional", "yes"], "unrecognized arguments: yes"),
 }
 
 
@@ -116,6 +117,9 @@ def test_resume_takes_the_runs_options_and_refuses_changes(trained):
     assert_one_error_line(["train", "--out", run, "--resume", "--kl-warmup", 2, "--free-bits", 1],
                           f"--resume {run}: options differ from the run's: --kl-warmup 2 (the run has 0), "
                           "--free-bits 1.0 (the run has 0.0)")
+    assert_one_error_line(["train", "--out", run, "--resume", "--conditional"],
+                          f"--resume {run}: options differ from the run's: --conditional on (the run has off); "
+                          "leave them out to continue the run as it was")
     assert_one_error_line(["train", "--out", run, "--resume", "--epochs", 1],
                     "--epochs 1: the run in")
     assert_one_error_line(["train", "--out", run.parent / "empty", "--resume"], "no checkpoint there")
@@ -157,12 +161,24 @@ CHECKPOINTS = {  # name: (what to do to a valid checkpoint, the line it must giv
     "an extra entry": (at(("extra",), 1), "not a vae_lessons checkpoint: unexpected entry 'extra'"),
     "format 1 (before the hash)": (lambda c: drop("sha256")(drop("format")(c)),
                                    "written by an earlier vae_lessons (format 1, without a SHA-256"),
-    "format 4": (at(("format",), 4), "checkpoint format 4; this vae_lessons reads formats 2 and 3"),
+    "format 5": (at(("format",), 5), "checkpoint format 5; this vae_lessons reads formats 2 to 4"),
     "format 2 with the options of format 3": (at(("format",), 2),
                                               "config: option 'kl_warmup' in a format-2 checkpoint, which had no "
                                               "such option"),
+    "format 3 with the option of format 4": (at(("format",), 3),
+                                             "config: option 'conditional' in a format-3 checkpoint, which had no "
+                                             "such option"),
     "format 2 without an option it had": (lambda c: at(("format",), 2)(drop("config", "beta")(
-        drop("config", "kl_warmup")(drop("config", "free_bits")(c)))), "config: no beta"),
+        drop("config", "kl_warmup")(drop("config", "free_bits")(drop("config", "conditional")(c))))),
+        "config: no beta"),
+    "format 3 without an option it had": (lambda c: at(("format",), 3)(drop("config", "conditional")(
+        drop("config", "free_bits")(c))), "config: no free_bits"),
+    "format 4 without conditional": (drop("config", "conditional"), "config: no conditional"),
+    "config conditional 1": (at(("config", "conditional"), 1), "config: conditional: must be True or False, got 1"),
+    "a conditional config on unconditional weights": (at(("config", "conditional"), True),
+                                                      "model.encoder.0.weight: a tensor of shape (8, 784), float32, "
+                                                      "but the label-conditional architecture 784-8-2 needs shape "
+                                                      "(8, 794), float32"),
     "config dims with a zero": (at(("config", "dims"), [784, 0, 2]), "config: dims: must be 2 to 32 positive ints"),
     "config dims a string": (at(("config", "dims"), "784-8-2"),
                              "config: dims: must be 2 to 32 positive ints, input to code"),

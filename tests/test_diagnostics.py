@@ -9,7 +9,7 @@ from torch.distributions import Normal, kl_divergence
 from vae_lessons.data import binarize_static, load_mnist
 from vae_lessons.diagnostics import active_units, kl_per_dimension
 from vae_lessons.distributions import gaussian_kl
-from vae_lessons.models import VAE
+from vae_lessons.models import VAE, ConditionalVAE
 
 
 @pytest.fixture(scope="module")
@@ -122,3 +122,23 @@ def test_bad_arguments_name_themselves(images):
             call(vae, images[:, :100])
         with pytest.raises(TypeError, match="model must be a VAE"):
             call(torch.nn.Linear(784, 3), images)
+
+
+def test_a_conditional_model_is_diagnosed_given_the_labels(images):
+    """q(z | x, y): the labels go to the encoder, batch by batch, and are required."""
+    cvae, x, y = ConditionalVAE((784, 16, 3)), images[:300], torch.arange(300) % 10
+    with torch.no_grad():
+        mu, logvar = (t.double() for t in cvae.encode(x, y))
+    count, variances = active_units(cvae, x, y=y, batch_size=64)
+    torch.testing.assert_close(variances, mu.var(0, correction=0))
+    kl = kl_divergence(Normal(mu, torch.exp(0.5 * logvar)), Normal(0.0, 1.0)).mean(0)
+    torch.testing.assert_close(kl_per_dimension(cvae, x, batch_size=64, y=y), kl)
+    assert not torch.equal(kl_per_dimension(cvae, x, y=(y + 1) % 10), kl_per_dimension(cvae, x, y=y))
+    for call in (active_units, kl_per_dimension):
+        with pytest.raises(TypeError, match="y: a ConditionalVAE models p"):
+            call(cvae, x)
+        with pytest.raises(TypeError, match="y: labels given, but a VAE takes none"):
+            call(VAE((784, 16, 3)), x, y=y)
+        with pytest.raises(ValueError, match=r"y: expected one label per image, shape \(300,\), got a tensor "
+                                             r"of shape \(299,\)"):
+            call(cvae, x, y=y[:299])

@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from vae_lessons.models import VAE, Autoencoder, mlp
+from vae_lessons.models import VAE, Autoencoder, ConditionalVAE, mlp
+from vae_lessons.objectives import elbo_parts
 
 
 def test_shapes_for_the_seed_architecture():
@@ -110,3 +111,100 @@ def test_sizes_are_checked_as_given():
         assert VAE.size((784, 32, 16, 3), likelihood) == sum(p.numel() for p in model.parameters())
     with pytest.raises(TypeError, match="n must be an int >= 0, got 2.5"):
         VAE().sample(2.5)
+
+
+# ------------------------------------------------------------------------------ the label-conditional VAE
+
+def test_conditional_vae_shapes_and_sizes():
+    cvae, x, y = ConditionalVAE((784, 32, 16, 3)), torch.rand(5, 28, 28), torch.tensor([0, 9, 3, 3, 1])
+    assert [(m.in_features, m.out_features) for m in cvae.encoder if isinstance(m, torch.nn.Linear)] == \
+        [(794, 32), (32, 16), (16, 6)]  # x and the one-hot label in; mu and logvar out
+    assert [(m.in_features, m.out_features) for m in cvae.decoder if isinstance(m, torch.nn.Linear)] == \
+        [(13, 16), (16, 32), (32, 784)]  # z and the one-hot label in
+    out = cvae(x, y)
+    assert [t.shape for t in out] == [(5, 784), (5, 3), (5, 3), (5, 3)]
+    assert cvae.log_likelihood(x, torch.randn(4, 5, 3), y).shape == (4, 5)
+    for likelihood in ("bernoulli", "gaussian"):
+        model = ConditionalVAE((784, 32, 3), n_classes=4, likelihood=likelihood)
+        assert ConditionalVAE.size((784, 32, 3), 4, likelihood) == sum(p.numel() for p in model.parameters())
+    for make in (lambda: ConditionalVAE(n_classes=0), lambda: ConditionalVAE.size((784, 2), 0)):
+        with pytest.raises(ValueError, match="n_classes must be a positive int, got 0"):
+            make()
+
+
+def test_conditional_elbo_terms_equal_a_hand_computation():
+    """log p(x | z, y) and KL(q(z | x, y) || N(0, I)), the two terms of the ELBO of log p(x | y),
+    recomputed from the module's layers with the same eps: the label enters both networks one-hot."""
+    cvae, x = ConditionalVAE((784, 64, 3), n_classes=10), torch.rand(6, 784).round()
+    y = torch.tensor([0, 1, 5, 9, 9, 2])
+    torch.manual_seed(11)
+    log_px_z, kl = elbo_parts(cvae, x, y=y)
+    torch.manual_seed(11)  # the same eps, by hand
+    one_hot = torch.zeros(6, 10)
+    one_hot[torch.arange(6), y] = 1.0
+    h = cvae.encoder(torch.cat([x, one_hot], dim=1))
+    mu, logvar = h[:, :3], h[:, 3:]
+    z = mu + torch.exp(logvar / 2) * torch.randn(6, 3)
+    p = torch.sigmoid(cvae.decoder(torch.cat([z, one_hot], dim=1)))
+    by_hand = (x * torch.log(p) + (1 - x) * torch.log(1 - p)).sum(1)
+    torch.testing.assert_close(log_px_z, by_hand, atol=1e-3, rtol=1e-5)
+    torch.testing.assert_close(kl, -0.5 * (1 + logvar - mu**2 - logvar.exp()).sum(1))
+    torch.manual_seed(11)
+    out = cvae(x, y)  # forward: the same z, logits and posterior
+    torch.testing.assert_close(out.z, z)
+    torch.testing.assert_close(torch.sigmoid(out.logits), p)
+
+
+def test_conditional_log_likelihood_broadcasts_the_labels_over_k_codes():
+    cvae, x, y = ConditionalVAE((784, 16, 2), likelihood="gaussian"), torch.rand(3, 784), torch.tensor([4, 0, 7])
+    z = torch.randn(5, 3, 2)
+    each = torch.stack([cvae.log_likelihood(x, z[k], y) for k in range(5)])
+    torch.testing.assert_close(cvae.log_likelihood(x, z, y), each)
+
+
+def test_the_decoder_and_encoder_read_the_label():
+    cvae, z, x = ConditionalVAE((784, 16, 2)), torch.randn(4, 2), torch.rand(4, 784)
+    a, b = torch.tensor([0, 1, 2, 3]), torch.tensor([5, 1, 2, 3])
+    da, db = cvae.decode(z, a), cvae.decode(z, b)
+    assert not torch.equal(da[0], db[0]) and torch.equal(da[1:], db[1:])  # only the relabelled image changes
+    assert not torch.equal(cvae.encode(x, a)[0][0], cvae.encode(x, b)[0][0])
+
+
+def test_conditional_samples():
+    cvae = ConditionalVAE((784, 16, 2))
+    assert cvae.sample(7).shape == (7, 784) and cvae.sample(0).shape == (0, 784)
+    g = torch.Generator().manual_seed(1)
+    as_int = cvae.sample(3, 4, generator=g)
+    g = torch.Generator().manual_seed(1)
+    as_tensor = cvae.sample(3, torch.tensor([4, 4, 4]), generator=g)
+    assert as_int.shape == (3, 784) and torch.equal(as_int, as_tensor) and 0 < as_int.min() and as_int.max() < 1
+    g = torch.Generator().manual_seed(1)
+    cycled = cvae.sample(12, generator=g)  # labels 0..9, 0, 1: the same z as below
+    g = torch.Generator().manual_seed(1)
+    torch.testing.assert_close(cycled, cvae.sample(12, torch.arange(12) % 10, generator=g))
+    with pytest.raises(ValueError, match="y must be an int from 0 to 9, got 10"):
+        cvae.sample(3, 10)
+    with pytest.raises(ValueError, match=r"y: expected one label per image, shape \(3,\), got \(2,\)"):
+        cvae.sample(3, torch.tensor([1, 2]))
+
+
+def test_bad_labels_give_one_clear_error_each():
+    cvae, x = ConditionalVAE((784, 16, 2)), torch.rand(3, 784)
+    cases = [(torch.tensor([0, 10, 2]), ValueError, r"y: labels must be in 0\.\.9, got 10"),
+             (torch.tensor([0, -1, 2]), ValueError, r"y: labels must be in 0\.\.9, got -1"),
+             (torch.tensor([0, 1]), ValueError, r"y: expected one label per image, shape \(3,\), got \(2,\)"),
+             (torch.tensor([[0, 1, 2]]), ValueError, r"shape \(3,\), got \(1, 3\)"),
+             (torch.tensor([0.0, 1.0, 2.0]), TypeError, r"y: expected int64 class labels, got float32$"),
+             (torch.tensor([0, 1, 2], dtype=torch.uint8), TypeError, r"got uint8 \(pass y\.long\(\)\)"),
+             ([0, 1, 2], TypeError, r"y: expected a tensor of int64 class labels, got \[0, 1, 2\]")]
+    for y, error, message in cases:
+        for call in (lambda: cvae(x, y), lambda: cvae.encode(x, y), lambda: cvae.decode(torch.zeros(3, 2), y),
+                     lambda: cvae.log_likelihood(x, torch.zeros(3, 2), y), lambda: elbo_parts(cvae, x, y=y)):
+            with pytest.raises(error, match=message):
+                call()
+    with pytest.raises(ValueError, match=r"z: expected codes of shape \(N, L\) or \(K, N, L\) with N = 3"):
+        cvae.log_likelihood(x, torch.zeros(5, 4, 2), torch.tensor([0, 1, 2]))
+    with pytest.raises(ValueError, match=r"z: expected codes of shape \(N, 2\), got \(3, 12\)"):
+        cvae.decode(torch.zeros(3, 12), torch.tensor([0, 1, 2]))  # the code alone, not code and one-hot
+    with pytest.raises(ValueError, match=r"x: expected a batch of shape \(N, 784\)"):
+        cvae.encode(torch.zeros(3, 794), torch.tensor([0, 1, 2]))

@@ -6,9 +6,10 @@ from torch.distributions import Independent, Normal, kl_divergence
 
 from vae_lessons.distributions import gaussian_kl
 from vae_lessons.linear_gaussian import ppca_log_likelihood, ppca_posterior, ppca_vae
-from vae_lessons.models import VAE, Autoencoder
+from vae_lessons.models import VAE, Autoencoder, ConditionalVAE
 from vae_lessons.objectives import (ae_loss, bits_per_dim, elbo, elbo_parts, iwae_bound, kl_per_coordinate, kl_weight,
                                     log_mean_exp, squared_error, vae_loss)
+from vae_lessons.training import train
 
 F64 = torch.float64
 
@@ -251,3 +252,74 @@ def test_kl_warmup_rises_linearly_from_zero_to_beta():
                                  ((1, 10, float("nan")), ValueError, "beta must be a finite number >= 0, got nan")):
         with pytest.raises(error, match=message):
             kl_weight(*args)
+
+
+# ------------------------------------------------------------------------------ the label-conditional VAE
+
+def conditional_case():
+    torch.manual_seed(6)
+    return ConditionalVAE((784, 32, 3)), torch.rand(5, 784).round(), torch.tensor([3, 0, 9, 3, 7])
+
+
+def test_conditional_iwae_at_k1_is_the_one_sample_elbo_and_rises_with_k():
+    cvae, x, y = conditional_case()
+    torch.manual_seed(3)
+    iwae1 = iwae_bound(cvae, x, 1, y=y)
+    torch.manual_seed(3)
+    log_px_z, kl_mc = elbo_parts(cvae, x, kl="mc", y=y)
+    torch.testing.assert_close(iwae1, log_px_z - kl_mc, rtol=0, atol=1e-3)
+    torch.manual_seed(0)
+    elbos = torch.stack([elbo(cvae, x, y=y) for _ in range(200)])   # (200, N): E[L_1]
+    iwae = torch.stack([iwae_bound(cvae, x, 50, y=y) for _ in range(20)])  # (20, N): E[L_50]
+    se = elbos.std(0) / math.sqrt(200) + iwae.std(0) / math.sqrt(20)
+    assert (iwae.mean(0) > elbos.mean(0) + 3 * se).all()  # an untrained q: a wide gap k = 50 closes in part
+    with torch.no_grad():
+        torch.manual_seed(4)
+        loss, parts = vae_loss(cvae, x, y=y)
+        torch.manual_seed(4)
+        torch.testing.assert_close(-loss, elbo(cvae, x, y=y).mean())
+        assert set(parts) == {"recon", "kl"}
+
+
+def test_the_labels_change_the_bound():
+    """log p(x | y) is a different number for another y (the decoder reads the label): with
+    the same eps, the bounds differ for the relabelled images only."""
+    cvae, x, y = conditional_case()
+    other = y.clone()
+    other[0] = 5
+    a = same_draw(lambda: iwae_bound(cvae, x, 10, y=y))
+    b = same_draw(lambda: iwae_bound(cvae, x, 10, y=other))
+    assert a[0] != b[0] and torch.equal(a[1:], b[1:])
+
+
+def test_labels_are_required_by_a_conditional_model_and_refused_by_any_other():
+    cvae, x, y = conditional_case()
+    vae = VAE((784, 32, 3))
+    for call in (lambda m, **kw: elbo_parts(m, x, **kw), lambda m, **kw: elbo(m, x, **kw),
+                 lambda m, **kw: vae_loss(m, x, **kw), lambda m, **kw: vae_loss(m, x, free_bits=0.1, **kw),
+                 lambda m, **kw: iwae_bound(m, x, 3, **kw)):
+        with pytest.raises(TypeError, match=r"y: a ConditionalVAE models p\(x \| y\): pass the labels, y=\.\.\."):
+            call(cvae)
+        with pytest.raises(TypeError, match=r"y: labels given, but a VAE takes none \(it models p\(x\), "
+                                            r"not p\(x \| y\)\)"):
+            call(vae, y=y)
+    with pytest.raises(ValueError, match=r"y: labels must be in 0\.\.9, got 12"):
+        iwae_bound(cvae, x, 3, y=torch.tensor([0, 1, 2, 3, 12]))
+
+
+def test_train_passes_the_labels_to_the_loss():
+    """training.train on (x, y) calls loss_fn(model, x_batch, y_batch), each image with its own
+    label: a conditional VAE trains with lambda m, x, y: vae_loss(m, x, y=y), and its bound on
+    log p(x | y) improves."""
+    cvae, _, _ = conditional_case()
+    templates = torch.rand(10, 784, generator=torch.Generator().manual_seed(0)).round()
+    y = torch.arange(200) % 10
+    x = templates[y]  # the image says its label
+
+    def loss_fn(m, xb, yb):
+        assert torch.equal(xb, templates[yb])
+        return vae_loss(m, xb, y=yb)
+
+    before = same_draw(lambda: elbo(cvae, x, y=y).mean().item())
+    history = train(cvae, (x, y), loss_fn, epochs=2, batch_size=50, lr=1e-2, progress=False)
+    assert len(history) == 2 and same_draw(lambda: elbo(cvae, x, y=y).mean().item()) > before + 20

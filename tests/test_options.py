@@ -3,8 +3,10 @@ reader and build_vae."""
 import re
 
 import pytest
+import torch
 
-from vae_lessons.options import OPTIONS, build_vae, check_config, new_config, resumed_config
+from vae_lessons.models import VAE, ConditionalVAE
+from vae_lessons.options import OPTIONS, TrainingLoss, build_vae, check_config, new_config, resumed_config
 
 
 def test_every_default_passes_its_own_check_and_shows_in_help():
@@ -46,3 +48,25 @@ def test_warmup_and_free_bits_are_checked_stored_and_fixed_for_the_run():
             new_config({name: bad})
     with pytest.raises(ValueError, match=r"--kl-warmup 2 \(the run has 5\), --free-bits 0.0 \(the run has 0.25\)"):
         resumed_config(config, {"kl_warmup": 2, "free_bits": 0.0})
+
+
+def test_conditional_is_a_switch_that_builds_the_label_conditional_vae_and_is_fixed_for_the_run():
+    assert new_config({})["conditional"] is False and type(build_vae(new_config({}))) is VAE  # off unless asked for
+    config = new_config({"conditional": True, "dims": [784, 16, 2]})
+    model = build_vae(config)
+    assert type(model) is ConditionalVAE and model.n_classes == 10 and model.dims == (784, 16, 2)
+    for bad in (1, "yes", None):
+        with pytest.raises(ValueError, match=f"conditional: must be True or False, got {bad!r}"):
+            new_config({"conditional": bad})
+    with pytest.raises(ValueError, match=r"--conditional off \(the run has on\)"):
+        resumed_config(config, {"conditional": False})
+    assert resumed_config(config, {"conditional": True}) == config
+
+    # the command line's loss passes the labels on (train() calls it as loss_fn(model, x, y))
+    x, y = torch.rand(4, 784), torch.tensor([1, 2, 3, 4])
+    loss = TrainingLoss({**config, "binarize": "static"}, steps_per_epoch=1)
+    torch.manual_seed(0)
+    value, parts = loss(model, x, y)
+    assert set(parts) == {"recon", "kl"} and loss.step == 1 and value.shape == ()
+    with pytest.raises(TypeError, match="y: a ConditionalVAE models p"):
+        loss(model, x)

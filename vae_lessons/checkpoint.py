@@ -1,11 +1,11 @@
 """A training run's files: OUT/checkpoint.pt and its JSON summaries, written so that a kill or a
 power cut never leaves a broken one, and read so that a corrupted or crafted one ends in one line.
 
-A checkpoint (format 3) is a dict:
+A checkpoint (format 4) is a dict:
 
-    format     3
+    format     4
     config     every option of the run (vae_lessons.options), checked as the command line checks it
-    model      the VAE's state dict
+    model      the state dict of the VAE (a ConditionalVAE when the config says conditional)
     optimizer  Adam's state dict
     history    per-epoch records (dicts of floats, the same keys each epoch); seconds: the time trained
     rng        {"torch": torch's CPU RNG state, "order": the shuffling generator's state,
@@ -19,10 +19,10 @@ every part is checked against what the config describes, before any model is bui
 options, each tensor's dtype and shape (from a model and optimizer built on the meta device,
 which allocates nothing), finiteness, the RNG states, and last the hash.
 
-Format 2 (before --kl-warmup and --free-bits) is read too: its runs were trained with neither,
-so its config gets the two options' defaults (no warm-up, no free bits), which is what they
-describe; a --resume of such a run continues it exactly and writes format 3. Format 1 (before
-the hash) is refused.
+Formats 2 (before --kl-warmup and --free-bits) and 3 (before --conditional) are read too: a
+run of an older format was trained without the options added since, so its config gets their
+defaults (no warm-up, no free bits, not conditional), which is what they describe; a --resume
+of such a run continues it exactly and writes format 4. Format 1 (before the hash) is refused.
 """
 import hashlib
 import json
@@ -38,10 +38,12 @@ from .options import BY_NAME, build_vae, check_config, make_optimizer, show_dims
 from .training import History
 from .validation import describe
 
-FORMAT = 3
+FORMAT = 4
 KEYS = ("format", "config", "model", "optimizer", "history", "seconds", "rng", "sha256")
 FORMAT_1_KEYS = {"config", "model", "optimizer", "history", "seconds", "rng"}
-ADDED_IN_FORMAT_3 = ("kl_warmup", "free_bits")  # options a format-2 config lacks: their defaults describe it
+# the options each format added: an older config lacks them, and their defaults describe it
+ADDED_IN_FORMAT = {3: ("kl_warmup", "free_bits"), 4: ("conditional",)}
+READ_FORMATS = (2, 3, FORMAT)
 
 
 class RunFileError(Exception):
@@ -216,14 +218,16 @@ def _checked(ckpt):
     unexpected = [k for k in ckpt if k not in KEYS]
     if unexpected:
         raise _Invalid(f"not a vae_lessons checkpoint: unexpected entry {describe(unexpected[0])}")
-    if type(ckpt["format"]) is not int or ckpt["format"] not in (2, FORMAT):
-        raise _Invalid(f"checkpoint format {describe(ckpt['format'])}; this vae_lessons reads formats 2 and {FORMAT}")
+    if type(ckpt["format"]) is not int or ckpt["format"] not in READ_FORMATS:
+        raise _Invalid(f"checkpoint format {describe(ckpt['format'])}; this vae_lessons reads formats "
+                       f"{READ_FORMATS[0]} to {FORMAT}")
     try:
-        config = check_config(_as_format_3(ckpt["config"]) if ckpt["format"] == 2 else ckpt["config"])
+        config = check_config(_upgraded(ckpt["config"], ckpt["format"]))
     except ValueError as err:
         raise _Invalid(f"config: {err}") from None
     model_template, optimizer_template = _templates(config)
-    architecture = f"the architecture {show_dims(config['dims'])}"
+    kind = "label-conditional architecture" if config["conditional"] else "architecture"
+    architecture = f"the {kind} {show_dims(config['dims'])}"
     _check_like(ckpt["model"], model_template, "model", architecture)
     _check_like(ckpt["optimizer"], optimizer_template, "optimizer", f"Adam for {architecture}")
     _check_history(ckpt["history"], config["epochs"])
@@ -237,15 +241,17 @@ def _checked(ckpt):
     return {**ckpt, "config": config}
 
 
-def _as_format_3(config):
-    """A format-2 config with the options added in format 3 at their defaults (a format-2 run
-    used neither). One that holds them already was not written by format 2: refused."""
+def _upgraded(config, version):
+    """The config of a format-`version` checkpoint with the options added by later formats at
+    their defaults (a run of that format used none of them). One that holds such an option
+    already was not written by that format: refused."""
     if not isinstance(config, dict):
         return config  # check_config says what it is
-    present = [name for name in ADDED_IN_FORMAT_3 if name in config]
+    added = [name for v in sorted(ADDED_IN_FORMAT) if v > version for name in ADDED_IN_FORMAT[v]]
+    present = [name for name in added if name in config]
     if present:
-        raise ValueError(f"option {describe(present[0])} in a format-2 checkpoint, which had no such option")
-    return {**config, **{name: BY_NAME[name].default for name in ADDED_IN_FORMAT_3}}
+        raise ValueError(f"option {describe(present[0])} in a format-{version} checkpoint, which had no such option")
+    return {**config, **{name: BY_NAME[name].default for name in added}}
 
 
 def _templates(config):

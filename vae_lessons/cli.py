@@ -3,6 +3,7 @@
     python -m vae_lessons train --epochs 3 --out runs/first          # the bundled subset, seconds
     python -m vae_lessons train --out runs/first --resume --epochs 6 # continue it: options from its checkpoint
     python -m vae_lessons evaluate runs/first --k 1000
+    python -m vae_lessons train --conditional --epochs 3 --out runs/cond # p(x | y): the label goes in too
     python -m vae_lessons train --dataset mnist --download --dims 784-400-20 --epochs 50 --out runs/mnist20
 
 A checkpoint (weights, optimizer, RNG states, every option, history, and a SHA-256 of them) is
@@ -63,14 +64,18 @@ def build_parser():
                                    "the options come from the run's checkpoint: give only --out (and a new "
                                    "--epochs total to train further).")
     for option in OPTIONS:  # default None: then we know which options were given (for --resume)
-        t.add_argument(option.flag, type=argument_type(option.check, option.parse), choices=option.choices,
-                       help=option.help_text)
+        if option.switch:
+            t.add_argument(option.flag, action="store_const", const=True, help=option.help_text)
+        else:
+            t.add_argument(option.flag, type=argument_type(option.check, option.parse), choices=option.choices,
+                           help=option.help_text)
     t.add_argument("--out", type=Path, required=True, help="folder for checkpoint.pt and summary.json")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     add_machine_options(t)
     t.add_argument("--download", action="store_true", help="fetch missing full data files (checked by SHA-256)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
-    e = sub.add_parser("evaluate", help="test ELBO and importance-weighted bound of a trained run")
+    e = sub.add_parser("evaluate", help="test ELBO and importance-weighted bound of a trained run "
+                                        "(of log p(x | y) for a --conditional one)")
     e.add_argument("run", type=Path, help="a folder written by train")
     e.add_argument("--k", type=count(1, MAX_K), default=1000,
                    help="importance samples for the IWAE bound (default: 1000)")
@@ -100,8 +105,24 @@ def load_split(config, split, root=None, download=False):
 
 def test_images(config, root=None):
     """The test set as the run's likelihood sees it: binary (static, seed 0) unless trained on grey levels."""
-    x, _ = load_split(config, "test", root)
-    return x if config["binarize"] == "none" else data.binarize_static(x, seed=0)
+    return test_set(config, root)[0]
+
+
+def test_set(config, root=None):
+    """(images, labels) of the test set, the images as test_images gives them."""
+    x, y = load_split(config, "test", root)
+    return (x if config["binarize"] == "none" else data.binarize_static(x, seed=0)), y
+
+
+def bound_of(config):
+    """What the run's ELBO and IWAE-k bound: log p(x), or log p(x | y) for a conditional run."""
+    return "log p(x | y)" if config["conditional"] else "log p(x)"
+
+
+def batches(x, y, size, device):
+    """(x[i:i + size], y[i:i + size]) on device for i = 0, size, 2 size, ...; y may be None."""
+    for i in range(0, len(x), size):
+        yield x[i:i + size].to(device), None if y is None else y[i:i + size].to(device)
 
 
 def pick_device(name):
@@ -146,8 +167,10 @@ def train_command(args):
     config = run_config(args, ckpt)
     device = pick_device(args.device)
     make_folder(args.out)
-    x_train, _ = load_split(config, "train", args.data_root, args.download)
-    x_test = test_images(config, args.data_root)
+    x_train, y_train = load_split(config, "train", args.data_root, args.download)
+    x_test, y_test = test_set(config, args.data_root)
+    if not config["conditional"]:  # the labels go to the model only when it takes them
+        y_train = y_test = None
     model, optimizer, history, order = start(config, ckpt, device, args.out)
     steps_per_epoch = math.ceil(len(x_train) / config["batch_size"])
     # steps taken so far: where a resumed warm-up goes on
@@ -155,6 +178,7 @@ def train_command(args):
 
     if config["binarize"] == "static":
         x_train = data.binarize_static(x_train, seed=config["seed"])
+    train_data = x_train if y_train is None else (x_train, y_train)  # train() passes y on: loss_fn(model, x, y)
 
     saved = [len(history)]  # epochs in the checkpoint on disk (a second Ctrl-C can stop a write)
 
@@ -165,7 +189,7 @@ def train_command(args):
 
     remaining = config["epochs"] - len(history)
     if remaining > 0:
-        history = train(model, x_train, loss_fn, epochs=remaining, batch_size=config["batch_size"], lr=config["lr"],
+        history = train(model, train_data, loss_fn, epochs=remaining, batch_size=config["batch_size"], lr=config["lr"],
                         seed=config["seed"], device=device, progress=not args.no_progress, optimizer=optimizer,
                         order=order, history=history, on_epoch_end=save, announce_interrupt=False)
     if history.interrupted:
@@ -173,7 +197,7 @@ def train_command(args):
                            f"{PROG} train --out {args.out} --resume" if ckpt_path.exists() else
                            "during epoch 1, before a checkpoint was written; start again with the same command")
     last_weight = loss_fn.kl_weight(max(len(history) * steps_per_epoch - 1, 0))
-    summarize(args.out, config, model, history, device, len(x_train), x_test, last_weight)
+    summarize(args.out, config, model, history, device, len(x_train), x_test, last_weight, y_test)
     return 0
 
 
@@ -191,24 +215,28 @@ def start(config, ckpt, device, out):
     return model, optimizer, history, order
 
 
-def summarize(out, config, model, history, device, n_train, x_test, last_kl_weight):
-    """Write OUT/summary.json: the run, its test ELBO, and the KL weight of its last step."""
-    elbo_mean, se = test_elbo(model, x_test)
+def summarize(out, config, model, history, device, n_train, x_test, last_kl_weight, y_test=None):
+    """Write OUT/summary.json: the run, its test ELBO (of log p(x | y_test) for a conditional
+    run), and the KL weight of its last step."""
+    elbo_mean, se = test_elbo(model, x_test, y_test)
     summary = {"config": config, "epochs": len(history), "seconds": round(history.seconds, 2),
                "device": str(device), "train_images": n_train, "test_images": len(x_test),
                "test_binarization": "none" if config["binarize"] == "none" else "static, seed 0",
                "final": history.records[-1] if len(history) else None, "final_kl_weight": last_kl_weight,
-               "test_elbo_nats": elbo_mean, "test_elbo_se": se, "test_bits_per_dim": bits_per_dim(-elbo_mean)}
+               "test_elbo_nats": elbo_mean, "test_elbo_se": se, "test_bits_per_dim": bits_per_dim(-elbo_mean),
+               "bound_of": bound_of(config)}
     checkpoint.write_json(out / "summary.json", summary)
-    print(f"test ELBO {elbo_mean:.2f} ± {se:.2f} nats per image (sampled z); summary in {out / 'summary.json'}")
+    of = f" of {bound_of(config)}" if config["conditional"] else ""
+    print(f"test ELBO{of} {elbo_mean:.2f} ± {se:.2f} nats per image (sampled z); summary in {out / 'summary.json'}")
 
 
 @torch.no_grad()
-def test_elbo(model, x, batch_size=1000):
-    """Mean ELBO per image with one sampled z, and its standard error over images."""
+def test_elbo(model, x, y=None, batch_size=1000):
+    """Mean ELBO per image with one sampled z, and its standard error over images; given the
+    labels y for a conditional model (an ELBO of log p(x | y))."""
     model.eval()
     device = next(model.parameters()).device
-    values = torch.cat([elbo(model, x[i:i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])
+    values = torch.cat([elbo(model, xb, y=yb).cpu() for xb, yb in batches(x, y, batch_size, device)])
     return values.mean().item(), values.std().item() / math.sqrt(len(values))
 
 
@@ -219,21 +247,25 @@ def evaluate_command(args):
     model = build_vae(config)
     model.load_state_dict(ckpt["model"])
     model.to(device)
-    x = test_images(config, args.data_root)[: args.n_test]
+    x, y = (t[: args.n_test] for t in test_set(config, args.data_root))
+    y = y if config["conditional"] else None  # the labels go to the model only when it takes them
     torch.manual_seed(0)
     start = time.perf_counter()
-    elbo_mean, elbo_se = test_elbo(model, x)
-    iwae = torch.cat([iwae_bound(model, x[i:i + 100].to(device), args.k).cpu() for i in range(0, len(x), 100)])
-    active, variances = active_units(model, x, ACTIVE_UNIT_THRESHOLD)  # no random numbers: the above stay as they were
-    kl_dims = kl_per_dimension(model, x)
+    elbo_mean, elbo_se = test_elbo(model, x, y)
+    iwae = torch.cat([iwae_bound(model, xb, args.k, y=yb).cpu() for xb, yb in batches(x, y, 100, device)])
+    active, variances = active_units(model, x, ACTIVE_UNIT_THRESHOLD, y=y)  # no random numbers: the above stay
+    kl_dims = kl_per_dimension(model, x, y=y)
     result = {"test_images": len(x), "k": args.k, "elbo_nats": elbo_mean, "elbo_se": elbo_se,
               "iwae_nats": iwae.mean().item(), "iwae_se": iwae.std().item() / math.sqrt(len(x)),
               "iwae_bits_per_dim": bits_per_dim(-iwae.mean().item()), "seconds": round(time.perf_counter() - start, 1),
               "binarization": "none" if config["binarize"] == "none" else "static, seed 0",
               "active_units": active, "active_unit_threshold": ACTIVE_UNIT_THRESHOLD,
-              "active_unit_variances": variances.tolist(), "kl_per_dimension": kl_dims.tolist()}
+              "active_unit_variances": variances.tolist(), "kl_per_dimension": kl_dims.tolist(),
+              "bound_of": bound_of(config)}
     checkpoint.write_json(args.run / f"evaluation_k{args.k}.json", result)
-    print(f"{len(x)} test images: ELBO {elbo_mean:.2f} ± {elbo_se:.2f}, IWAE-{args.k} {result['iwae_nats']:.2f} "
+    given = f" (bounds on {bound_of(config)}, each image given its label)" if config["conditional"] else ""
+    print(f"{len(x)} test images{given}: ELBO {elbo_mean:.2f} ± {elbo_se:.2f}, "
+          f"IWAE-{args.k} {result['iwae_nats']:.2f} "
           f"± {result['iwae_se']:.2f} nats per image ({result['iwae_bits_per_dim']:.4f} bits/dim); "
           f"{active} of {len(variances)} latent units active (variance of the mean > {ACTIVE_UNIT_THRESHOLD})")
     return 0

@@ -5,7 +5,8 @@ checkpoint, and every option is stored in the run's config.
 An option is one row: its name (the config key; the flag is --name with - for _), default,
 check and help. check(value) returns the value in canonical form (dims as a list of ints)
 or raises ValueError/TypeError saying what is wrong ("must be ..., got ..."); parse turns
-command-line text into a value for it. A new option is a new row, and, if it shapes the
+command-line text into a value for it (a switch, such as --conditional, takes no value:
+given, it is True). A new option is a new row, and, if it shapes the
 model or the optimizer, a line in build_vae or make_optimizer.
 """
 from dataclasses import dataclass
@@ -14,12 +15,13 @@ from typing import Any, Callable
 import torch
 
 from . import data
-from .models import VAE
+from .models import ConditionalVAE, VAE
 from .objectives import kl_weight, vae_loss
 from .validation import describe, real_number, whole_number
 
 DATASETS = ("mnist-subset", "mnist", "fashion-mnist-subset", "fashion-mnist")
 IMAGE_SIZE = 784  # every dataset here is 28 x 28 pixels
+N_CLASSES = 10    # and has ten classes (digits; Fashion-MNIST's garments): the labels of --conditional
 # Bounds that keep a typo (or a crafted checkpoint) from reaching the allocator or an overflow:
 MAX_EPOCHS = 100_000
 MAX_BATCH_SIZE = 1_000_000
@@ -50,6 +52,17 @@ def real(minimum, maximum=None, *, above=False):
             raise TypeError(f"must be a plain number, got {describe(value)}")
         return value
     return check
+
+
+def boolean(value):
+    """A check for a switch: True or False."""
+    if type(value) is not bool:
+        raise TypeError(f"must be True or False, got {describe(value)}")
+    return value
+
+
+def show_switch(value):
+    return "on" if value else "off"
 
 
 def one_of(*choices):
@@ -113,6 +126,7 @@ class Option:
     parse: Callable[[str], Any] = str         # command-line text -> value
     show: Callable[[Any], str] = str          # value -> how the command line writes it
     on_resume: bool = False                   # may --resume change it? (only the total of epochs)
+    switch: bool = False                      # a flag without a value: given, the option is True
 
     @property
     def flag(self):
@@ -135,6 +149,9 @@ OPTIONS = (
     Option("dims", [IMAGE_SIZE, 256, 20], check_dims, "layer sizes, input to code", parse=parse_dims, show=show_dims),
     Option("activation", "relu", one_of("relu", "tanh"), "between hidden layers"),
     Option("likelihood", "bernoulli", one_of("bernoulli", "gaussian"), "the decoder's p(x|z)"),
+    Option("conditional", False, boolean,
+           "the label-conditional VAE (models.ConditionalVAE): each image's class label, one-hot, goes into "
+           "the encoder and the decoder, and the bounds are on log p(x | y)", show=show_switch, switch=True),
     Option("binarize", "dynamic", one_of("dynamic", "static", "none"),
            "training images: fresh Bernoulli draws per batch, one fixed draw, or grey levels"),
     Option("beta", 1.0, real(0, MAX_BETA), "weight of the KL term", parse=parse_float),
@@ -194,7 +211,10 @@ def resumed_config(stored, given):
 
 
 def build_vae(config):
-    """The VAE a checked config describes (weights drawn from torch's RNG, as VAE() does)."""
+    """The VAE a checked config describes (weights drawn from torch's RNG, as VAE() does): a
+    ConditionalVAE of N_CLASSES labels when it says conditional."""
+    if config["conditional"]:
+        return ConditionalVAE(tuple(config["dims"]), N_CLASSES, config["activation"], config["likelihood"])
     return VAE(tuple(config["dims"]), config["activation"], config["likelihood"])
 
 
@@ -205,9 +225,10 @@ def make_optimizer(model, config):
 
 class TrainingLoss:
     """The loss the command-line trainer minimises for a config, as loss_fn(model, x) for
-    training.train: the negative ELBO of the batch (binarized afresh when the config says
-    "dynamic"), with the KL weighted by the warm-up's kl_weight at the current optimizer step
-    and free bits per coordinate (objectives.vae_loss).
+    training.train (loss_fn(model, x, y), with the labels, for a conditional run): the
+    negative ELBO of the batch (binarized afresh when the config says "dynamic"), with the KL
+    weighted by the warm-up's kl_weight at the current optimizer step and free bits per
+    coordinate (objectives.vae_loss).
 
     Each call is one optimizer step (train() takes one per call), so `step` counts them; a
     resumed run sets it to epochs * steps_per_epoch. corrupt: an optional function applied to
@@ -221,11 +242,11 @@ class TrainingLoss:
     def kl_weight(self, step):
         return kl_weight(step, self.warmup_steps, self.config["beta"])
 
-    def __call__(self, model, x):
+    def __call__(self, model, x, y=None):
         if self.config["binarize"] == "dynamic":
             x = data.binarize_dynamic(x)
         if self.corrupt is not None:
             x = self.corrupt(x)
         weight = self.kl_weight(self.step)
         self.step += 1
-        return vae_loss(model, x, beta=weight, free_bits=self.config["free_bits"])
+        return vae_loss(model, x, beta=weight, free_bits=self.config["free_bits"], y=y)
