@@ -17,6 +17,7 @@ import zlib
 import numpy as np
 import torch
 
+from .metrics import auroc
 from .objectives import elbo, iwae_bound
 from .validation import check_float, flatten_images, real_number, whole_number
 
@@ -37,11 +38,14 @@ def _batched(fn, x, batch_size):
     return torch.cat([fn(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
 
 
-def negative_elbo(model, x, *, batch_size=1000):
-    """-ELBO per image with one sampled z ~ q(z|x) (objectives.elbo), (N,), nats.
-    A bound: -ELBO >= -log p(x). Uses torch's global random state (seed it to repeat)."""
+def negative_elbo(model, x, *, samples=1, batch_size=1000):
+    """-ELBO per image (objectives.elbo: one sampled z ~ q(z|x)), averaged over `samples`
+    independent draws of z, (N,), nats. On average over z it bounds -log p(x) from above;
+    one draw is a noisy score, and more draws shrink that noise like 1/sqrt(samples).
+    Uses torch's global random state (seed it to repeat)."""
     x = flatten_images(x, model.dims[0])
-    return _batched(lambda b: -elbo(model, b), x, batch_size)
+    samples = whole_number(samples, "samples")
+    return _batched(lambda b: -sum(elbo(model, b) for _ in range(samples)) / samples, x, batch_size)
 
 
 def negative_iwae(model, x, k, *, batch_size=100, generator=None):
@@ -116,3 +120,29 @@ def typicality_scores(nll, entropy, batch_size, n_batches, generator=None):
         raise ValueError(f"nll: expected a non-empty (N,) tensor, got shape {tuple(nll.shape)}")
     idx = torch.randint(len(nll), (n_batches, batch_size), generator=generator)
     return (nll[idx].mean(1) - entropy).abs()
+
+
+def typicality_auroc(nll_heldout, nll_normal, nll_anomalous, batch_size, *, n_batches=1000, n_boot=50,
+                     generator=None):
+    """The AUROC of the typicality test at one batch size M, and its bootstrap standard error.
+
+    The entropy is estimated as the mean of nll_heldout (in-distribution images the batches
+    never use); normal batches are drawn from nll_normal, anomalous ones from nll_anomalous
+    (typicality_scores, n_batches each). The standard error repeats the whole procedure on
+    images resampled with replacement (all three sets), so it includes the uncertainty of the
+    entropy estimate and the reuse of each image in many batches, which resampling the batch
+    scores alone would ignore. Returns (auroc, se), floats.
+    """
+    whole_number(n_boot, "n_boot", minimum=2)
+
+    def one(heldout, normal, anomalous):
+        entropy = heldout.mean()
+        return auroc(typicality_scores(normal, entropy, batch_size, n_batches, generator),
+                     typicality_scores(anomalous, entropy, batch_size, n_batches, generator))
+
+    def resample(s):
+        return s[torch.randint(len(s), (len(s),), generator=generator)]
+    sets = [s.detach().cpu().double() for s in (nll_heldout, nll_normal, nll_anomalous)]
+    value = one(*sets)
+    boots = torch.tensor([one(*map(resample, sets)) for _ in range(n_boot)], dtype=torch.float64)
+    return value, boots.std().item()
