@@ -208,7 +208,7 @@ def print_conditions(d, args, device):
           f"{config['batch_size']}, epochs {args.epochs}, seed {args.seed} for every model.")
     print("- Scores, in nats per image unless said: -ELBO with one sampled z; "
           f"-IWAE-{args.k}; reconstruction error sum_d (x_d - p_d)^2 at z = mu (squared pixels); "
-          "input complexity -ELBO(x) - L(x), L the zlib (level 9) length of the image's 784 bytes, 8 ln 2 "
+          "input complexity -ELBO(x) - C(x), C the zlib (level 9) length of the image's 784 bytes, 8 ln 2 "
           f"nats per byte; likelihood ratio -ELBO(x) + ELBO_0(x), the background VAE trained on Fashion-MNIST "
           f"with each binarized pixel flipped with probability r; typicality |mean -ELBO of a batch of M - H|, "
           f"H the mean -ELBO of the first half of the Fashion-MNIST test set, {N_BATCHES} batches drawn with "

@@ -7,7 +7,7 @@ import torch
 
 import vae_lessons as V
 from vae_lessons.anomaly import (check_binary, compressed_nats, flip_pixels, input_complexity, negative_elbo,
-                                 negative_iwae, reconstruction_error, typicality_scores)
+                                 negative_iwae, reconstruction_error, typicality_auroc, typicality_scores)
 from vae_lessons.objectives import elbo, iwae_bound
 
 
@@ -98,3 +98,26 @@ def test_typicality_scores_by_hand():
 def test_bad_input_gets_a_clear_error(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
+
+
+def test_negative_elbo_with_samples_is_the_mean_of_single_draws(model_and_images):
+    model, x = model_and_images
+    torch.manual_seed(9)
+    singles = torch.stack([-elbo(model, x).detach() for _ in range(4)])
+    torch.manual_seed(9)
+    assert torch.allclose(negative_elbo(model, x, samples=4), singles.mean(0), atol=1e-4)
+    with pytest.raises(ValueError, match="samples"):
+        negative_elbo(model, x, samples=0)
+
+
+def test_typicality_auroc_separates_shifted_sets_and_its_se_shrinks_with_more_images():
+    g = torch.Generator().manual_seed(0)
+    heldout, normal = torch.randn(500, generator=g), torch.randn(500, generator=g)
+    anomalous = torch.randn(500, generator=g) - 0.5          # too likely: below the entropy
+    value, se = typicality_auroc(heldout, normal, anomalous, 10, n_batches=300, n_boot=20,
+                                 generator=torch.Generator().manual_seed(1))
+    # batch means of M = 10: normal ~ N(0, 0.1), anomalous ~ N(-0.5, 0.1); |.| separates them well
+    assert 0.9 < value <= 1.0 and 0 < se < 0.05
+    same, _ = typicality_auroc(heldout, normal, normal.flip(0), 10, n_batches=300, n_boot=5,
+                               generator=torch.Generator().manual_seed(2))
+    assert abs(same - 0.5) < 0.1                             # the same source: about chance
