@@ -17,15 +17,14 @@ run per model: not over seeds).
 import argparse
 import math
 import os
-import platform
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
+from common import machine, stage
 from vae_lessons.anomaly import (flip_pixels, input_complexity, negative_elbo, negative_iwae,
                                  reconstruction_error, typicality_auroc)
 from vae_lessons.checkpoint import write_json
@@ -58,20 +57,6 @@ PUBLISHED = {  # key -> (figure, footnote)
     "regret": ("≈ 0.99 [c]", "[c] Xiao et al. 2020: likelihood regret of a VAE (re-fitting the encoder to "
                              "each input), a score not implemented here."),
 }
-
-
-def machine():
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{platform.machine()}, {os.cpu_count()} cores, {gpu}, torch {torch.__version__}"
-
-
-@contextmanager
-def stage(name, seconds):
-    """Time a stage; print and record its wall time."""
-    start_time = time.perf_counter()
-    yield
-    seconds[name] = round(time.perf_counter() - start_time, 1)
-    print(f"[{name}: {seconds[name]:.1f} s]", flush=True)
 
 
 def model_config(dataset, latent, args):

@@ -10,7 +10,6 @@ Reads the full files from $VAE_LESSONS_DATA (or --data-root); uses a GPU when pr
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from common import machine
 from vae_lessons import data
 from vae_lessons.models import VAE
 from vae_lessons.objectives import vae_loss
@@ -30,11 +30,6 @@ OUT = Path("runs/benchmarks")
 # of the encoder mean over one batch of 500 training images, a unit active above 0.01.
 BURDA_ACTIVE_UNITS = ("Burda et al.: see Table 1 of arXiv:1509.00519 (1 stochastic layer, k = 1, MNIST; "
                       "their code takes the variance over 500 training images, threshold 0.01)")
-
-
-def machine():
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{platform.machine()}, {os.cpu_count()} cores, {gpu}, torch {torch.__version__}"
 
 
 def cli(*args):
