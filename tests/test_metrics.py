@@ -187,3 +187,47 @@ def test_roc_curve_runs_from_0_to_1_and_its_area_is_the_auroc():
 def test_auroc_rejects_bad_scores(normal, anomalous, match):
     with pytest.raises(ValueError, match=match):
         auroc(normal, anomalous)
+
+
+# --- PSNR: the definition written out, and cases with known answers -------------------------------
+
+def test_psnr_against_a_hand_computation_pixel_by_pixel():
+    from vae_lessons.metrics import psnr
+    g = torch.Generator().manual_seed(0)
+    x, x_hat = torch.rand(3, 5, generator=g), torch.rand(3, 5, generator=g)
+    squares = [(a - b) ** 2 for a, b in zip(x.flatten().tolist(), x_hat.flatten().tolist())]
+    expected = 10 * math.log10(1 / (sum(squares) / 15))
+    assert psnr(x, x_hat) == pytest.approx(expected, abs=1e-9)
+    assert psnr(x_hat, x) == pytest.approx(expected, abs=1e-9)                      # symmetric
+    assert psnr(255 * x, 255 * x_hat, peak=255) == pytest.approx(expected, abs=1e-4)  # scale-free with its peak
+    # one image: its own MSE
+    one = [(a - b) ** 2 for a, b in zip(x[1].tolist(), x_hat[1].tolist())]
+    assert psnr(x[1:2], x_hat[1:2]) == pytest.approx(10 * math.log10(5 / sum(one)), abs=1e-9)
+
+
+def test_psnr_known_cases():
+    from vae_lessons.metrics import psnr
+    x = torch.zeros(4, 100, dtype=F64)
+    assert psnr(x, x + 0.1) == pytest.approx(20.0, abs=1e-9)          # MSE 0.01: 10 log10(100)
+    flipped = x.clone()
+    flipped[:, :10] = 1                                               # 10% of binary pixels wrong: MSE 0.1
+    assert psnr(x, flipped) == pytest.approx(10.0, abs=1e-9)
+    assert psnr(x, torch.full_like(x, 0.5)) == pytest.approx(10 * math.log10(4), abs=1e-9)
+    assert psnr(x, x) == math.inf
+    # pooled, not averaged per image: one exact image does not make the PSNR infinite
+    half = x.clone()
+    half[:2] = 0.1
+    assert psnr(x, half) == pytest.approx(10 * math.log10(1 / 0.005), abs=1e-9)
+
+
+def test_psnr_rejects_bad_input():
+    from vae_lessons.metrics import psnr
+    x = torch.zeros(2, 3)
+    with pytest.raises(ValueError, match=r"x_hat: shape \(3, 2\) does not match x's \(2, 3\)"):
+        psnr(x, torch.zeros(3, 2))
+    with pytest.raises(ValueError, match="x_hat: .*NaN"):
+        psnr(x, torch.full((2, 3), float("nan")))
+    with pytest.raises(ValueError, match="peak must be a finite number > 0"):
+        psnr(x, x, peak=0)
+    with pytest.raises(TypeError, match="x: expected a floating-point tensor"):
+        psnr(x.long(), x)

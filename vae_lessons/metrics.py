@@ -10,10 +10,15 @@ sit among the features of real images, not by eye.
 
 Every score needs its floor and ceiling beside it: real-vs-real (train vs test features, the
 same sizes) for the floor, and noise for the ceiling. All computed in float64.
+
+Two scores of other kinds live here too: auroc and roc_curve for anomaly scores, and psnr for an
+image compared pixel by pixel with the one it should be (a denoised image with the clean one).
 """
+import math
+
 import torch
 
-from .validation import check_tensor
+from .validation import check_finite, check_tensor, real_number
 
 
 def _features(f, name):
@@ -186,3 +191,25 @@ def roc_curve(scores_normal, scores_anomalous):
     fpr, tpr = flagged(normal), flagged(anomalous)
     zero = torch.zeros(1, dtype=torch.float64)
     return torch.cat([zero, fpr]), torch.cat([zero, tpr])
+
+
+def psnr(x, x_hat, peak=1.0):
+    """Peak signal-to-noise ratio of x_hat as an estimate of x, in decibels (dB):
+
+        PSNR = 10 log10( peak^2 / MSE ),   MSE = the mean of (x - x_hat)^2 over every entry,
+
+    peak the largest value a pixel can take (1 for images in [0, 1]). The squared errors of all
+    the images given are pooled before the log is taken; pass one image for its own PSNR.
+    (Averaging per-image PSNRs instead is infinite as soon as one image is exact.) Higher is
+    closer; halving the MSE adds 10 log10 2 = 3.01 dB; +inf when x_hat equals x.
+    x, x_hat: float tensors of one shape, e.g. (N, D). Returns a float.
+    """
+    check_finite(x, "x")
+    check_finite(x_hat, "x_hat")
+    if x.shape != x_hat.shape:
+        raise ValueError(f"x_hat: shape {tuple(x_hat.shape)} does not match x's {tuple(x.shape)}")
+    if x.numel() == 0:
+        raise ValueError("x: no pixels to compare")
+    real_number(peak, "peak", minimum=0, above=True)
+    mse = (x.detach().to(torch.float64) - x_hat.detach().to(torch.float64)).square().mean().item()
+    return math.inf if mse == 0 else 10 * math.log10(float(peak) ** 2 / mse)
