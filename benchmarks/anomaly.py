@@ -19,12 +19,11 @@ import math
 import os
 import sys
 import time
-from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
-from common import machine, stage
+from common import add_run_options, fill_defaults, machine, stage
 from vae_lessons.anomaly import (flip_pixels, input_complexity, negative_elbo, negative_iwae,
                                  reconstruction_error, typicality_auroc)
 from vae_lessons.checkpoint import write_json
@@ -261,14 +260,8 @@ def parse_args(argv=None):
     parser.add_argument("--k", type=int, help=f"importance samples of the -IWAE-k score (default: {FULL['k']})")
     parser.add_argument("--n-boot", type=int, help=f"bootstrap resamplings per AUROC (default: {FULL['n_boot']})")
     parser.add_argument("--seed", type=int, default=0, help="seed of every model and of the sampled scores (default: 0)")
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run on the first images of each split; defaults become "
-                             + ", ".join(f"{k} {v}" for k, v in QUICK.items()))
-    parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
-    args = parser.parse_args(argv)
-    for name, full in FULL.items():  # an option given wins over --quick's default
-        if getattr(args, name, None) is None:
-            setattr(args, name, QUICK[name] if args.quick else full)
+    add_run_options(parser, QUICK)
+    args = fill_defaults(parser.parse_args(argv), FULL, QUICK)
     if min(args.epochs, args.k, *args.latent, args.fashion_latent) < 1 or args.n_boot < 2:
         parser.error("--epochs, --k, --latent and --fashion-latent must be at least 1, --n-boot at least 2")
     if not args.data_root:

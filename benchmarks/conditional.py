@@ -23,15 +23,13 @@ test images (one training run per model: not over seeds).
 import argparse
 import math
 import os
-import platform
 import sys
 import time
-from contextlib import contextmanager
-from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
+from common import add_run_options, fill_defaults, machine, stage
 from vae_lessons import data
 from vae_lessons.checkpoint import write_json
 from vae_lessons.cli import load_split, start
@@ -62,20 +60,6 @@ PYRO_NOTE = ("Pyro's CVAE tutorial (pyro.ai/examples/cvae.html; code: pyro-ppl/p
              "with 10 particles (an upper bound on -log p(y|x), not an importance-sampling estimate); "
              "500-500 hidden units, z of 200, the prior network fed the NN's prediction; up to 50 epochs with "
              "early stopping (the tutorial's text).")
-
-
-def machine():
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{platform.machine()}, {os.cpu_count()} cores, {gpu}, torch {torch.__version__}"
-
-
-@contextmanager
-def stage(name, seconds):
-    """Time a stage; print and record its wall time."""
-    start_time = time.perf_counter()
-    yield
-    seconds[name] = round(time.perf_counter() - start_time, 1)
-    print(f"[{name}: {seconds[name]:.1f} s]", flush=True)
 
 
 def mean_se(v):
@@ -257,14 +241,8 @@ def parse_args(argv=None):
                         help="part (2)'s hidden widths, e.g. 500-500 (default, Pyro's)")
     parser.add_argument("--latent", type=int, default=200, help="part (2)'s CVAE code size (default: 200, Pyro's)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every model and estimate (default: 0)")
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run on the first images of each split; defaults become "
-                             + ", ".join(f"{k} {v}" for k, v in QUICK.items()))
-    parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
-    args = parser.parse_args(argv)
-    for name, full in FULL.items():  # an option given wins over --quick's default
-        if getattr(args, name, None) is None:
-            setattr(args, name, QUICK[name] if args.quick else full)
+    add_run_options(parser, QUICK)
+    args = fill_defaults(parser.parse_args(argv), FULL, QUICK)
     if min(args.epochs, args.k, args.bayes_k, args.k_structured, args.latent, *args.hidden) < 1:
         parser.error("--epochs, --k, --bayes-k, --k-structured, --latent and --hidden must be at least 1")
     if len(args.dims) < 2 or args.dims[0] != 784 or min(args.dims) < 1:
