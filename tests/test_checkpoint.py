@@ -1,7 +1,7 @@
-"""Checkpoints: what is written comes back exactly (of a conditional run too); writes are durable
-(fsync, rename, fsync of the folder); a hash catches any change; JSON never holds a NaN; a
-format-2 or format-3 checkpoint continues as the same run; and a fuzz test: no crafted checkpoint
-reaches a traceback or runs code."""
+"""Checkpoints: what is written comes back exactly (of a conditional or convolutional run too);
+writes are durable (fsync, rename, fsync of the folder); a hash catches any change; JSON never
+holds a NaN; a format-2, 3 or 4 checkpoint continues as the same run; and a fuzz test: no crafted
+checkpoint reaches a traceback or runs code."""
 import copy
 import json
 import math
@@ -31,8 +31,9 @@ def valid(tmp_path_factory):
     return torch.load(run / "checkpoint.pt", weights_only=True), tmp_path_factory.mktemp("crafted")
 
 
-def small_run(conditional=False):
-    config = new_config({"dims": [784, 8, 2], "epochs": 3, "conditional": conditional})
+def small_run(conditional=False, arch="mlp"):
+    config = new_config({"dims": [784, 8, 2] if arch == "mlp" else [784, 2], "epochs": 3,
+                         "conditional": conditional, "arch": arch})
     model = build_vae(config)
     optimizer = make_optimizer(model, config)
     labels = (torch.tensor([0, 3, 9, 9]),) if conditional else ()
@@ -42,16 +43,19 @@ def small_run(conditional=False):
     return config, model, optimizer, history, torch.Generator().manual_seed(3)
 
 
-@pytest.mark.parametrize("conditional", [False, True])
-def test_what_is_saved_comes_back_exactly(tmp_path, conditional):
-    config, model, optimizer, history, order = small_run(conditional)
+@pytest.mark.parametrize("conditional, arch", [(False, "mlp"), (True, "mlp"), (False, "conv")])
+def test_what_is_saved_comes_back_exactly(tmp_path, conditional, arch):
+    config, model, optimizer, history, order = small_run(conditional, arch)
     path = tmp_path / "checkpoint.pt"
     rng_saved = torch.get_rng_state()
     checkpoint.save(checkpoint.capture(config, model, optimizer, history, order), path)
     ckpt = checkpoint.load(path)
-    assert ckpt["config"] == config and ckpt["format"] == checkpoint.FORMAT
+    assert ckpt["config"] == config and ckpt["format"] == checkpoint.FORMAT and ckpt["config"]["arch"] == arch
     model2 = build_vae(config)
-    assert type(model2) is type(model) and model2.encoder[0].in_features == 784 + 10 * conditional
+    expected = {("mlp", False): "VAE", ("mlp", True): "ConditionalVAE", ("conv", False): "ConvVAE"}[arch, conditional]
+    assert type(model2) is type(model) and type(model2).__name__ == expected
+    first = model2.encoder[1] if arch == "conv" else model2.encoder[0]
+    assert first.weight.shape == ((32, 1, 4, 4) if arch == "conv" else (8, 784 + 10 * conditional))
     optimizer2 = make_optimizer(model2, config)
     history2, order2 = checkpoint.restore(ckpt, model2, optimizer2)  # building model2 drew from the RNG
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), model2.state_dict().values()))
@@ -125,29 +129,31 @@ def older(good, version):
     return checkpoint.seal(old)
 
 
-def test_format_2_and_3_checkpoints_are_read_with_the_later_options_off_and_continue_exactly(valid, tmp_path):
-    """Format 2 came before --kl-warmup and --free-bits, format 3 before --conditional: their
-    runs used none of them, so the defaults describe them; `evaluate` reads them, and a --resume
-    goes on as the same run (and writes format 4)."""
+def test_format_2_3_and_4_checkpoints_are_read_with_the_later_options_off_and_continue_exactly(valid, tmp_path):
+    """Format 2 came before --kl-warmup and --free-bits, format 3 before --conditional, format 4
+    before --arch: their runs used none of them (an MLP VAE), so the defaults describe them;
+    `evaluate` reads them, and a --resume goes on as the same run (and writes format 5)."""
     good, _ = valid
     assert "kl_warmup" not in older(good, 2)["config"] and "conditional" not in older(good, 3)["config"]
-    runs = {"format 2": older(good, 2), "format 3": older(good, 3), "format 4": good}
+    assert "arch" not in older(good, 4)["config"] and good["config"]["arch"] == "mlp"
+    runs = {"format 2": older(good, 2), "format 3": older(good, 3), "format 4": older(good, 4), "format 5": good}
     for name, ckpt in runs.items():
         folder = tmp_path / name.replace(" ", "")
         folder.mkdir()
         torch.save(ckpt, folder / "checkpoint.pt")
         loaded = checkpoint.load(folder / "checkpoint.pt")
         assert loaded["config"] == good["config"] and loaded["config"]["kl_warmup"] == 0
-        assert loaded["config"]["conditional"] is False
+        assert loaded["config"]["conditional"] is False and loaded["config"]["arch"] == "mlp"
+        assert type(build_vae(loaded["config"])).__name__ == "VAE"
         assert main(["evaluate", str(folder), "--k", "2", "--n-test", "20"]) == 0
         assert json.loads((folder / "evaluation_k2.json").read_text())["bound_of"] == "log p(x)"
         assert main(["train", "--out", str(folder), "--resume", "--epochs", "3", "--no-progress"]) == 0
         runs[name] = torch.load(folder / "checkpoint.pt", weights_only=True)
-    a, b, c = runs.values()
-    assert a["format"] == b["format"] == c["format"] == checkpoint.FORMAT == 4
-    assert a["config"] == b["config"] == c["config"] and a["history"] == b["history"] == c["history"]
-    assert all(torch.equal(a["model"][k], b["model"][k]) and torch.equal(a["model"][k], c["model"][k])
-               for k in a["model"])
+    first, *others = runs.values()
+    assert first["format"] == checkpoint.FORMAT == 5 and all(o["format"] == 5 for o in others)
+    for other in others:
+        assert other["config"] == first["config"] and other["history"] == first["history"]
+        assert all(torch.equal(first["model"][k], other["model"][k]) for k in first["model"])
 
 
 @pytest.mark.parametrize("bad, where", [({"elbo": math.nan}, "elbo is nan"),
@@ -212,6 +218,7 @@ BAD_OPTIONS = st.sampled_from([
     ("lr", math.inf), ("seed", -1), ("seed", 2**32), ("seed", 1.5), ("kl_warmup", -1), ("kl_warmup", 2.0),
     ("kl_warmup", 10**30), ("free_bits", -0.5), ("free_bits", math.nan), ("free_bits", math.inf), ("free_bits", "1"),
     ("conditional", 1), ("conditional", "True"), ("conditional", None), ("conditional", True),
+    ("arch", "cnn"), ("arch", None), ("arch", "conv"), ("arch", ["conv"]),
 ])
 
 

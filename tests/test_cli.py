@@ -2,8 +2,8 @@
 (from the checkpoint's options) to the same result as an uninterrupted run, evaluate; a KL
 warm-up resumed half-way, the same run bit for bit; free bits; evaluate's active units and KL
 per dimension against a computation by hand; the label-conditional VAE (--conditional) trained,
-resumed bit for bit and evaluated on log p(x | y); --help; Ctrl-C while starting. Bad input:
-test_cli_bad_input.py."""
+resumed bit for bit and evaluated on log p(x | y); the convolutional VAE (--arch conv) the same
+way; --help; Ctrl-C while starting. Bad input: test_cli_bad_input.py."""
 import json
 import signal
 import subprocess
@@ -19,7 +19,7 @@ from vae_lessons import checkpoint
 from vae_lessons.cli import main
 from vae_lessons.cli import test_images as images_of_run  # (a test_ name pytest would collect)
 from vae_lessons.cli import test_set as labelled_images_of_run
-from vae_lessons.models import ConditionalVAE
+from vae_lessons.models import ConditionalVAE, ConvVAE
 from vae_lessons.objectives import elbo, kl_weight
 from vae_lessons.options import build_vae
 
@@ -156,6 +156,48 @@ def test_conditional_train_resume_and_evaluate_on_log_p_x_given_y(tmp_path, caps
         assert result["elbo_nats"] == pytest.approx(elbo(model, x, y=y).mean().item(), rel=1e-5)
 
 
+def test_conv_train_resume_and_evaluate(tmp_path, capsys, monkeypatch):
+    """--arch conv end to end on the first 500 training and 200 test images (a conv epoch on the
+    whole subset takes seconds): trained, resumed bit for bit, evaluated, its checkpoint a ConvVAE's."""
+    from vae_lessons import cli
+    load_split = cli.load_split
+    monkeypatch.setattr(cli, "load_split", lambda config, split, *args, **kwargs: tuple(
+        t[:500 if split == "train" else 200] for t in load_split(config, split, *args, **kwargs)))
+    conv = ["--arch", "conv", "--dims", "784-4", "--batch-size", "100", "--no-progress"]
+    assert run_main(["train", *conv, "--epochs", 2, "--out", tmp_path / "straight"])[0] == 0
+    assert run_main(["train", *conv, "--epochs", 1, "--out", tmp_path / "resumed"])[0] == 0
+    assert run_main(["train", "--out", tmp_path / "resumed", "--resume", "--epochs", 2])[0] == 0  # options from it
+    (w1, h1), (w2, h2) = weights(tmp_path / "straight"), weights(tmp_path / "resumed")
+    assert h1 == h2 and all(torch.equal(w1[k], w2[k]) for k in w1)  # the same run, bit for bit
+    assert w1["encoder.1.weight"].shape == (32, 1, 4, 4) and w1["decoder.0.weight"].shape == (3136, 4)
+    assert h1[1]["loss"] < h1[0]["loss"]
+
+    run = tmp_path / "resumed"
+    ckpt = checkpoint.load(run / "checkpoint.pt")
+    assert ckpt["format"] == 5 and ckpt["config"]["arch"] == "conv" and ckpt["config"]["dims"] == [784, 4]
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["config"]["arch"] == "conv" and summary["train_images"] == 500 and summary["test_images"] == 200
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--k", "10", "--n-test", "100"]) == 0
+    out = capsys.readouterr().out
+    result = json.loads((run / "evaluation_k10.json").read_text())
+    assert "100 test images: ELBO" in out and f"{result['active_units']} of 4 latent units active" in out
+    assert result["iwae_nats"] > result["elbo_nats"] - 3 * result["elbo_se"]
+
+    model = build_vae(ckpt["config"])  # the reference: the trained ConvVAE on the same images, by hand
+    model.load_state_dict(ckpt["model"])
+    assert type(model) is ConvVAE and model.dims == (784, 4)
+    x = images_of_run(ckpt["config"])[:100]
+    with torch.no_grad():
+        mu, logvar = (t.double() for t in model.encode(x))
+    np.testing.assert_allclose(result["active_unit_variances"], np.var(mu.numpy(), axis=0), rtol=1e-6)
+    kl = kl_divergence(Normal(mu, torch.exp(0.5 * logvar)), Normal(0.0, 1.0)).mean(0)
+    np.testing.assert_allclose(result["kl_per_dimension"], kl.numpy(), rtol=1e-6)
+    torch.manual_seed(0)  # evaluate's first draws: one z per image for the ELBO
+    with torch.no_grad():
+        assert result["elbo_nats"] == pytest.approx(elbo(model, x).mean().item(), rel=1e-5)
+
+
 @pytest.mark.parametrize("name, loader", [("mnist", "load_mnist"), ("fashion-mnist", "load_fashion_mnist")])
 def test_a_subset_dataset_is_bundled_and_the_plain_name_is_full(name, loader, tmp_path):
     from vae_lessons import cli, data
@@ -174,7 +216,7 @@ def test_help_shows_every_default(capsys, monkeypatch):
         build_parser().parse_args(["train", "--help"])
     assert exit_.value.code == 0
     text = " ".join(capsys.readouterr().out.split())
-    for default in ("default: mnist-subset", "default: 784-256-20", "default: relu", "default: bernoulli",
+    for default in ("default: mnist-subset", "default: mlp", "default: 784-256-20", "default: relu", "default: bernoulli",
                     "default: dynamic", "default: 1.0", "default: 10;", "default: 128", "default: 0.001", "default: 0)",
                     "default: auto", "(0: none) (default: 0)", "(Kingma et al. 2016; 0: the plain KL) (default: 0.0)"):
         assert default in text, default

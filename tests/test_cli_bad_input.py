@@ -68,6 +68,15 @@ COMMAND_LINE = {
                                               "got inf"),
     "free bits not a number": (["--free-bits", "few"], "argument --free-bits: expected a number, got 'few'"),
     "conditional with a value": (["--conditional", "yes"], "unrecognized arguments: yes"),
+    "unknown arch": (["--arch", "cnn"], "argument --arch: invalid choice: 'cnn' (choose from mlp, conv)"),
+    "conv with conditional": (["--arch", "conv", "--conditional"],
+                              "--arch conv with --conditional: the convolutional VAE takes no labels "
+                              "(--conditional needs --arch mlp)"),
+    "conv with hidden sizes": (["--arch", "conv", "--dims", "784-256-20"],
+                               "--arch conv takes --dims 784-L, the code size L only (its layers are fixed), "
+                               "got 784-256-20: try --dims 784-20"),
+    "conv with a huge code": (["--arch", "conv", "--dims", "784-20000"],
+                              "--arch conv --dims 784-20000 needs 188,269,825 weights; the limit is 100,000,000"),
 }
 
 
@@ -120,6 +129,8 @@ def test_resume_takes_the_runs_options_and_refuses_changes(trained):
     assert_one_error_line(["train", "--out", run, "--resume", "--conditional"],
                           f"--resume {run}: options differ from the run's: --conditional on (the run has off); "
                           "leave them out to continue the run as it was")
+    assert_one_error_line(["train", "--out", run, "--resume", "--arch", "conv"],
+                          f"--resume {run}: options differ from the run's: --arch conv (the run has mlp)")
     assert_one_error_line(["train", "--out", run, "--resume", "--epochs", 1],
                     "--epochs 1: the run in")
     assert_one_error_line(["train", "--out", run.parent / "empty", "--resume"], "no checkpoint there")
@@ -161,19 +172,33 @@ CHECKPOINTS = {  # name: (what to do to a valid checkpoint, the line it must giv
     "an extra entry": (at(("extra",), 1), "not a vae_lessons checkpoint: unexpected entry 'extra'"),
     "format 1 (before the hash)": (lambda c: drop("sha256")(drop("format")(c)),
                                    "written by an earlier vae_lessons (format 1, without a SHA-256"),
-    "format 5": (at(("format",), 5), "checkpoint format 5; this vae_lessons reads formats 2 to 4"),
+    "format 6": (at(("format",), 6), "checkpoint format 6; this vae_lessons reads formats 2 to 5"),
     "format 2 with the options of format 3": (at(("format",), 2),
                                               "config: option 'kl_warmup' in a format-2 checkpoint, which had no "
                                               "such option"),
     "format 3 with the option of format 4": (at(("format",), 3),
                                              "config: option 'conditional' in a format-3 checkpoint, which had no "
                                              "such option"),
+    "format 4 with the option of format 5": (at(("format",), 4),
+                                             "config: option 'arch' in a format-4 checkpoint, which had no "
+                                             "such option"),
     "format 2 without an option it had": (lambda c: at(("format",), 2)(drop("config", "beta")(
-        drop("config", "kl_warmup")(drop("config", "free_bits")(drop("config", "conditional")(c))))),
-        "config: no beta"),
+        drop("config", "kl_warmup")(drop("config", "free_bits")(drop("config", "conditional")(
+            drop("config", "arch")(c)))))), "config: no beta"),
     "format 3 without an option it had": (lambda c: at(("format",), 3)(drop("config", "conditional")(
-        drop("config", "free_bits")(c))), "config: no free_bits"),
-    "format 4 without conditional": (drop("config", "conditional"), "config: no conditional"),
+        drop("config", "arch")(drop("config", "free_bits")(c)))), "config: no free_bits"),
+    "format 4 without an option it had": (lambda c: at(("format",), 4)(drop("config", "arch")(
+        drop("config", "conditional")(c))), "config: no conditional"),
+    "format 5 without conditional": (drop("config", "conditional"), "config: no conditional"),
+    "format 5 without arch": (drop("config", "arch"), "config: no arch"),
+    "config arch cnn": (at(("config", "arch"), "cnn"), "config: arch: invalid choice: 'cnn' (choose from mlp, conv)"),
+    "config arch conv with hidden sizes": (at(("config", "arch"), "conv"),
+                                           "config: --arch conv takes --dims 784-L, the code size L only"),
+    "a conv config on MLP weights": (lambda c: at(("config", "dims"), [784, 2])(at(("config", "arch"), "conv")(c)),
+                                     "model: no 'encoder.1.weight': it does not fit the convolutional "
+                                     "architecture 784-2"),
+    "a conditional conv config": (lambda c: at(("config", "dims"), [784, 2])(at(("config", "arch"), "conv")(
+        at(("config", "conditional"), True)(c))), "config: --arch conv with --conditional"),
     "config conditional 1": (at(("config", "conditional"), 1), "config: conditional: must be True or False, got 1"),
     "a conditional config on unconditional weights": (at(("config", "conditional"), True),
                                                       "model.encoder.0.weight: a tensor of shape (8, 784), float32, "

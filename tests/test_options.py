@@ -5,7 +5,7 @@ import re
 import pytest
 import torch
 
-from vae_lessons.models import VAE, ConditionalVAE
+from vae_lessons.models import VAE, ConditionalVAE, ConvVAE
 from vae_lessons.options import OPTIONS, TrainingLoss, build_vae, check_config, new_config, resumed_config
 
 
@@ -70,3 +70,33 @@ def test_conditional_is_a_switch_that_builds_the_label_conditional_vae_and_is_fi
     assert set(parts) == {"recon", "kl"} and loss.step == 1 and value.shape == ()
     with pytest.raises(TypeError, match="y: a ConditionalVAE models p"):
         loss(model, x)
+
+
+def test_arch_conv_builds_the_convolutional_vae_of_code_size_dims_minus_1():
+    assert new_config({})["arch"] == "mlp" and type(build_vae(new_config({}))) is VAE  # mlp unless asked for
+    config = new_config({"arch": "conv"})
+    assert config["dims"] == [784, 20]  # the default code size, without the MLP's hidden sizes
+    model = build_vae(config)
+    assert type(model) is ConvVAE and model.dims == (784, 20) and model.likelihood == "bernoulli"
+    model = build_vae(new_config({"arch": "conv", "dims": [784, 3], "likelihood": "gaussian", "activation": "tanh"}))
+    assert model.dims == (784, 3) and model.likelihood == "gaussian" and isinstance(model.encoder[2], torch.nn.Tanh)
+    with pytest.raises(ValueError, match=r"arch: invalid choice: 'cnn' \(choose from mlp, conv\)"):
+        new_config({"arch": "cnn"})
+
+
+def test_arch_conv_refuses_hidden_sizes_labels_and_huge_codes_in_a_config_too():
+    for given, message in (({"dims": [784, 256, 20]}, "--arch conv takes --dims 784-L, the code size L only "
+                                                      "(its layers are fixed), got 784-256-20: try --dims 784-20"),
+                           ({"conditional": True}, "--arch conv with --conditional: the convolutional VAE takes "
+                                                   "no labels (--conditional needs --arch mlp)"),
+                           ({"dims": [784, 20_000]}, "--arch conv --dims 784-20000 needs 188,269,825 weights; "
+                                                     "the limit is 100,000,000")):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            new_config({"arch": "conv", **given})
+        with pytest.raises(ValueError, match=re.escape(message)):  # a checkpoint's config, checked as a whole
+            check_config({**new_config({"arch": "conv"}), **given})
+    assert new_config({"dims": [784, 20_000]})["arch"] == "mlp"  # 47 million weights as an MLP: allowed
+    config = new_config({"arch": "conv", "dims": [784, 4]})
+    with pytest.raises(ValueError, match=r"--arch mlp \(the run has conv\)"):
+        resumed_config(config, {"arch": "mlp"})
+    assert resumed_config(config, {"arch": "conv", "epochs": 12}) == {**config, "epochs": 12}

@@ -11,7 +11,7 @@ _HOMES = {
     "binarize_dynamic": "data", "binarize_static": "data", "load_fashion_mnist": "data", "load_mnist": "data",
     "gaussian_kl": "distributions", "log_bernoulli": "distributions", "log_normal_diag": "distributions",
     "log_standard_normal": "distributions",
-    "VAE": "models", "ConditionalVAE": "models", "Autoencoder": "models",
+    "VAE": "models", "ConditionalVAE": "models", "ConvVAE": "models", "Autoencoder": "models",
     "default_device": "training", "seed_everything": "training", "train": "training",
 }
 __all__ = sorted(_HOMES, key=str.lower)

@@ -1,11 +1,12 @@
 """A training run's files: OUT/checkpoint.pt and its JSON summaries, written so that a kill or a
 power cut never leaves a broken one, and read so that a corrupted or crafted one ends in one line.
 
-A checkpoint (format 4) is a dict:
+A checkpoint (format 5) is a dict:
 
-    format     4
+    format     5
     config     every option of the run (vae_lessons.options), checked as the command line checks it
-    model      the state dict of the VAE (a ConditionalVAE when the config says conditional)
+    model      the state dict of the VAE (a ConditionalVAE when the config says conditional, a
+               ConvVAE when its arch is conv)
     optimizer  Adam's state dict
     history    per-epoch records (dicts of floats, the same keys each epoch); seconds: the time trained
     rng        {"torch": torch's CPU RNG state, "order": the shuffling generator's state,
@@ -19,10 +20,11 @@ every part is checked against what the config describes, before any model is bui
 options, each tensor's dtype and shape (from a model and optimizer built on the meta device,
 which allocates nothing), finiteness, the RNG states, and last the hash.
 
-Formats 2 (before --kl-warmup and --free-bits) and 3 (before --conditional) are read too: a
-run of an older format was trained without the options added since, so its config gets their
-defaults (no warm-up, no free bits, not conditional), which is what they describe; a --resume
-of such a run continues it exactly and writes format 4. Format 1 (before the hash) is refused.
+Formats 2 (before --kl-warmup and --free-bits), 3 (before --conditional) and 4 (before --arch)
+are read too: a run of an older format was trained without the options added since, so its
+config gets their defaults (no warm-up, no free bits, not conditional, arch mlp), which is what
+they describe; a --resume of such a run continues it exactly and writes format 5. Format 1
+(before the hash) is refused.
 """
 import hashlib
 import json
@@ -38,12 +40,12 @@ from .options import BY_NAME, build_vae, check_config, make_optimizer, show_dims
 from .training import History
 from .validation import describe
 
-FORMAT = 4
+FORMAT = 5
 KEYS = ("format", "config", "model", "optimizer", "history", "seconds", "rng", "sha256")
 FORMAT_1_KEYS = {"config", "model", "optimizer", "history", "seconds", "rng"}
 # the options each format added: an older config lacks them, and their defaults describe it
-ADDED_IN_FORMAT = {3: ("kl_warmup", "free_bits"), 4: ("conditional",)}
-READ_FORMATS = (2, 3, FORMAT)
+ADDED_IN_FORMAT = {3: ("kl_warmup", "free_bits"), 4: ("conditional",), 5: ("arch",)}
+READ_FORMATS = (2, 3, 4, FORMAT)
 
 
 class RunFileError(Exception):
@@ -226,7 +228,8 @@ def _checked(ckpt):
     except ValueError as err:
         raise _Invalid(f"config: {err}") from None
     model_template, optimizer_template = _templates(config)
-    kind = "label-conditional architecture" if config["conditional"] else "architecture"
+    kind = "convolutional architecture" if config["arch"] == "conv" else \
+        "label-conditional architecture" if config["conditional"] else "architecture"
     architecture = f"the {kind} {show_dims(config['dims'])}"
     _check_like(ckpt["model"], model_template, "model", architecture)
     _check_like(ckpt["optimizer"], optimizer_template, "optimizer", f"Adam for {architecture}")

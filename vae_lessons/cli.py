@@ -4,6 +4,7 @@
     python -m vae_lessons train --out runs/first --resume --epochs 6 # continue it: options from its checkpoint
     python -m vae_lessons evaluate runs/first --k 1000
     python -m vae_lessons train --conditional --epochs 3 --out runs/cond # p(x | y): the label goes in too
+    python -m vae_lessons train --arch conv --dims 784-20 --epochs 3 --out runs/conv # convolutional encoder, decoder
     python -m vae_lessons train --dataset mnist --download --dims 784-400-20 --epochs 50 --out runs/mnist20
 
 A checkpoint (weights, optimizer, RNG states, every option, history, and a SHA-256 of them) is
@@ -144,7 +145,10 @@ def run_config(args, ckpt):
     --resume, where only --epochs may change."""
     given = {o.name: getattr(args, o.name) for o in OPTIONS if getattr(args, o.name) is not None}
     if ckpt is None:
-        return new_config(given)
+        try:
+            return new_config(given)  # each option is checked already: what is left is how they combine
+        except ValueError as err:
+            raise UsageError(str(err)) from None
     try:
         config = resumed_config(ckpt["config"], given)
     except ValueError as err:

@@ -1,5 +1,6 @@
 """MLP autoencoder, VAE and label-conditional VAE, with sizes given as a tuple such as
 (784, 256, 2): input dim, hidden widths..., code dim. The decoder mirrors the encoder.
+ConvVAE: the VAE with a convolutional encoder and decoder, of fixed layers and a chosen code size.
 
 The decoder is its own module in every model: sampling from a VAE means calling
 decoder(z) on codes that no encoder produced.
@@ -320,3 +321,73 @@ class ConditionalVAE(VAE):
             label = whole_number(y, "y", minimum=0, maximum=self.n_classes - 1)
             return torch.full((n,), label, dtype=torch.int64, device=device)
         return y
+
+
+class ConvVAE(VAE):
+    """A VAE whose encoder and decoder are convolutional: the VAE's model, prior, likelihoods,
+    reparameterization and interface (encode, decode, log_likelihood, forward, sample), with
+    other networks inside. Shapes: x (N, 784) or (N, 28, 28) or (N, 1, 28, 28); z (N, L).
+
+    Encoder, (N, 784) -> (N, 2L), mu then logvar:
+        view as (N, 1, 28, 28) -> Conv2d(1, 32, 4, stride 2, padding 1) -> ReLU: (N, 32, 14, 14)
+        -> Conv2d(32, 64, 4, stride 2, padding 1) -> ReLU: (N, 64, 7, 7) -> flatten (N, 3136)
+        -> Linear(3136, 2L).
+    Decoder, the mirror, (N, L) -> (N, 784) Bernoulli logits (or the Gaussian mean):
+        Linear(L, 3136) -> ReLU -> view as (N, 64, 7, 7) -> ConvTranspose2d(64, 32, 4, stride 2,
+        padding 1) -> ReLU: (N, 32, 14, 14) -> ConvTranspose2d(32, 1, 4, stride 2, padding 1):
+        (N, 1, 28, 28) -> flatten (N, 784).
+
+    Locality: each output of a convolution reads a 4 x 4 patch of the layer below, not the
+    whole image. Weight sharing: the same kernel is used at every position, so the first layer
+    has 32 * (16 + 1) = 544 parameters, where a dense layer with its 32 * 14 * 14 = 6272
+    outputs would need 784 * 6272 + 6272 = 4,923,520. Together they make a convolution
+    translation-equivariant: shifting the input by the stride (2 pixels) shifts the feature
+    map by one position, away from the border; shifts by an odd number of pixels do not map
+    to a shift of a stride-2 layer's output.
+
+    Parameters: 69,825 + 9,410 L (258,025 for L = 20; the 784-256-20 VAE has 418,104), plus
+    one for the Gaussian's noise variance; ConvVAE.size(L) computes it.
+
+    dims = (784, L): the input size and the code size, so that code written for VAE
+    (model.dims[0], model.latent_dim) works unchanged; the layers between are fixed.
+    The encoder reads flattened images (N, 784) and the decoder returns them, like the VAE's,
+    and model.encoder[1].weight is the first convolution's kernel, (32, 1, 4, 4).
+    activation: what the ReLUs above are, "relu" (the default), "tanh" or "linear" (none).
+    """
+
+    def __init__(self, latent_dim=20, activation="relu", likelihood="bernoulli"):
+        nn.Module.__init__(self)  # not VAE.__init__: it would build the MLPs
+        if not isinstance(activation, str) or activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {describe(activation)}")
+        if likelihood not in ("bernoulli", "gaussian"):
+            raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', got {describe(likelihood)}")
+        latent_dim = whole_number(latent_dim, "latent_dim")
+        self.dims, self.likelihood = (28 * 28, latent_dim), likelihood
+
+        def act():  # the activation as a list of one new module, or of none for "linear"
+            return [ACTIVATIONS[activation]()] if ACTIVATIONS[activation] else []
+
+        self.encoder = nn.Sequential(  # built first, as in VAE
+            nn.Unflatten(1, (1, 28, 28)),
+            nn.Conv2d(1, 32, kernel_size=4, stride=2, padding=1), *act(),   # 28 -> 14
+            nn.Conv2d(32, 64, kernel_size=4, stride=2, padding=1), *act(),  # 14 -> 7
+            nn.Flatten(), nn.Linear(64 * 7 * 7, 2 * latent_dim))
+        self.decoder = nn.Sequential(
+            nn.Linear(latent_dim, 64 * 7 * 7), *act(), nn.Unflatten(1, (64, 7, 7)),
+            nn.ConvTranspose2d(64, 32, kernel_size=4, stride=2, padding=1), *act(),  # 7 -> 14
+            nn.ConvTranspose2d(32, 1, kernel_size=4, stride=2, padding=1),         # 14 -> 28
+            nn.Flatten())
+        if likelihood == "gaussian":
+            self.log_sigma2 = nn.Parameter(torch.zeros(()))
+
+    @classmethod
+    def size(cls, latent_dim=20, likelihood="bernoulli"):
+        """The number of parameters ConvVAE(latent_dim, likelihood=...) has, computed without
+        building it: 69,825 + 9,410 L (+ 1 for the Gaussian)."""
+        L = whole_number(latent_dim, "latent_dim")
+        convolutions = (1 * 32 * 16 + 32) + (32 * 64 * 16 + 64) + (64 * 32 * 16 + 32) + (32 * 1 * 16 + 1)
+        linears = (3136 * 2 * L + 2 * L) + (L * 3136 + 3136)
+        return convolutions + linears + (likelihood == "gaussian")
+
+    def _images(self, x):
+        return _check_images(x, self.dims[0], self.encoder[1].weight)  # encoder[0] reshapes

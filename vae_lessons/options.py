@@ -7,7 +7,9 @@ check and help. check(value) returns the value in canonical form (dims as a list
 or raises ValueError/TypeError saying what is wrong ("must be ..., got ..."); parse turns
 command-line text into a value for it (a switch, such as --conditional, takes no value:
 given, it is True). A new option is a new row, and, if it shapes the
-model or the optimizer, a line in build_vae or make_optimizer.
+model or the optimizer, a line in build_vae or make_optimizer. Options that constrain each
+other (--arch conv takes --dims 784-L and no --conditional) are checked together in
+check_combination, after each value's own check.
 """
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -15,7 +17,7 @@ from typing import Any, Callable
 import torch
 
 from . import data
-from .models import ConditionalVAE, VAE
+from .models import ConditionalVAE, ConvVAE, VAE
 from .objectives import kl_weight, vae_loss
 from .validation import describe, real_number, whole_number
 
@@ -146,7 +148,13 @@ OPTIONS = (
     Option("dataset", "mnist-subset", one_of(*DATASETS),
            "mnist-subset and fashion-mnist-subset are bundled (10,000 training images each); "
            "mnist and fashion-mnist are read from --data-root"),
-    Option("dims", [IMAGE_SIZE, 256, 20], check_dims, "layer sizes, input to code", parse=parse_dims, show=show_dims),
+    Option("arch", "mlp", one_of("mlp", "conv"),
+           "mlp: fully connected layers of the sizes --dims; conv: the convolutional VAE (models.ConvVAE: two "
+           "stride-2 convolutions of 32 and 64 channels, 28 -> 14 -> 7, and their mirror), whose layers are fixed: "
+           "give it --dims 784-L, the code size L only (784-20 if not given); no --conditional"),
+    Option("dims", [IMAGE_SIZE, 256, 20], check_dims,
+           "layer sizes, input to code (default: {default}; with --arch conv: 784-L, default 784-20)", parse=parse_dims,
+           show=show_dims),
     Option("activation", "relu", one_of("relu", "tanh"), "between hidden layers"),
     Option("likelihood", "bernoulli", one_of("bernoulli", "gaussian"), "the decoder's p(x|z)"),
     Option("conditional", False, boolean,
@@ -181,7 +189,8 @@ def check_option(option, value):
 
 
 def check_config(config):
-    """A run's config (every option, nothing else) with each value checked; returns a new dict."""
+    """A run's config (every option, nothing else) with each value checked, and the options
+    that constrain each other checked together (check_combination); returns a new dict."""
     if not isinstance(config, dict):
         raise ValueError(f"expected a dict of options, got {describe(config)}")
     unknown = [k for k in config if k not in BY_NAME]
@@ -190,12 +199,35 @@ def check_config(config):
     missing = [o.name for o in OPTIONS if o.name not in config]
     if missing:
         raise ValueError(f"no {', '.join(missing)}")
-    return {o.name: check_option(o, config[o.name]) for o in OPTIONS}
+    return check_combination({o.name: check_option(o, config[o.name]) for o in OPTIONS})
+
+
+def check_combination(config):
+    """config, if its options fit together: --arch conv has fixed layers, so its --dims is
+    784-L (the code size L only), and it has no label-conditional version. ValueError naming
+    the flags otherwise."""
+    if config["arch"] == "conv":
+        if config["conditional"]:
+            raise ValueError("--arch conv with --conditional: the convolutional VAE takes no labels "
+                             "(--conditional needs --arch mlp)")
+        dims = config["dims"]
+        if len(dims) != 2:
+            raise ValueError(f"--arch conv takes --dims {IMAGE_SIZE}-L, the code size L only (its layers are "
+                             f"fixed), got {show_dims(dims)}: try --dims {IMAGE_SIZE}-{dims[-1]}")
+        weights = ConvVAE.size(dims[-1])
+        if weights > MAX_WEIGHTS:
+            raise ValueError(f"--arch conv --dims {show_dims(dims)} needs {weights:,} weights; the limit is "
+                             f"{MAX_WEIGHTS:,} ({MAX_WEIGHTS * 4 // 10**6} MB of float32)")
+    return config
 
 
 def new_config(given):
-    """The config of a new run: the defaults, overridden by the options given."""
-    return check_config({**{o.name: o.default for o in OPTIONS}, **given})
+    """The config of a new run: the defaults, overridden by the options given. With --arch
+    conv, --dims defaults to 784-L with the default code size L (20)."""
+    defaults = {o.name: o.default for o in OPTIONS}
+    if given.get("arch") == "conv":
+        defaults["dims"] = [IMAGE_SIZE, BY_NAME["dims"].default[-1]]
+    return check_config({**defaults, **given})
 
 
 def resumed_config(stored, given):
@@ -212,7 +244,10 @@ def resumed_config(stored, given):
 
 def build_vae(config):
     """The VAE a checked config describes (weights drawn from torch's RNG, as VAE() does): a
-    ConditionalVAE of N_CLASSES labels when it says conditional."""
+    ConvVAE of code size dims[-1] for arch conv, a ConditionalVAE of N_CLASSES labels when it
+    says conditional."""
+    if config["arch"] == "conv":
+        return ConvVAE(config["dims"][-1], config["activation"], config["likelihood"])
     if config["conditional"]:
         return ConditionalVAE(tuple(config["dims"]), N_CLASSES, config["activation"], config["likelihood"])
     return VAE(tuple(config["dims"]), config["activation"], config["likelihood"])
