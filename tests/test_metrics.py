@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from vae_lessons.metrics import auroc, frechet_distance, knn_accuracy, precision_recall, roc_curve
+from vae_lessons.metrics import auroc, frechet_distance, knn_accuracy, knn_correct, precision_recall, roc_curve
 
 F64 = torch.float64
 
@@ -85,12 +85,13 @@ def test_knn_accuracy_against_brute_force():
     train, test = torch.randn(60, 2, generator=g, dtype=F64), torch.randn(25, 2, generator=g, dtype=F64)
     train_y, test_y = (train[:, 0] > 0).long() + (train[:, 1] > 0).long(), torch.randint(0, 3, (25,), generator=g)
     test_y[:15] = ((test[:, 0] > 0).long() + (test[:, 1] > 0).long())[:15]
-    correct = 0
+    correct = []
     for p, label in zip(test.tolist(), test_y.tolist()):
         nearest = sorted(range(60), key=lambda j: math.dist(p, train[j].tolist()))[:5]
         votes = [sum(train_y[j].item() == c for j in nearest) for c in range(3)]
-        correct += votes.index(max(votes)) == label
-    assert knn_accuracy(train, train_y, test, test_y, k=5) == pytest.approx(correct / 25)
+        correct.append(votes.index(max(votes)) == label)
+    assert knn_correct(train, train_y, test, test_y, k=5).tolist() == correct  # point by point
+    assert knn_accuracy(train, train_y, test, test_y, k=5) == pytest.approx(sum(correct) / 25)
     assert knn_accuracy(train, train_y, train, train_y, k=1) == 1.0
 
 

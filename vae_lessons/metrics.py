@@ -91,6 +91,13 @@ def knn_accuracy(train_feats, train_labels, test_feats, test_labels, k=5):
     """Accuracy of a k-nearest-neighbour vote (Euclidean distance; a tie goes to the
     smallest label): the fraction of test points whose label the majority of their k nearest
     training points share. Chance is about 1 / (number of classes)."""
+    return knn_correct(train_feats, train_labels, test_feats, test_labels, k).double().mean().item()
+
+
+def knn_correct(train_feats, train_labels, test_feats, test_labels, k=5):
+    """Whether the k-nearest-neighbour vote of knn_accuracy labels each test point correctly,
+    (N_test,) bool: per point, so that two feature sets scored on the same test points can be
+    compared with a paired standard error (checks.paired_se)."""
     train, test = _features(train_feats, "train_feats"), _features(test_feats, "test_feats")
     if not (isinstance(k, int) and 1 <= k <= len(train)):
         raise ValueError(f"k must be an int between 1 and {len(train)}, got {k!r}")
@@ -98,12 +105,12 @@ def knn_accuracy(train_feats, train_labels, test_feats, test_labels, k=5):
         raise ValueError("each label tensor must have one label per feature row")
     train_labels, test_labels = train_labels.cpu().long(), test_labels.cpu().long()
     n_classes = int(max(train_labels.max(), test_labels.max())) + 1
-    correct = 0
+    correct = []
     for i in range(0, len(test), 1024):
         nearest = torch.cdist(test[i:i + 1024], train).topk(k, largest=False).indices
         votes = torch.nn.functional.one_hot(train_labels[nearest], n_classes).sum(1)
-        correct += (votes.argmax(1) == test_labels[i:i + 1024]).sum().item()
-    return correct / len(test)
+        correct.append(votes.argmax(1) == test_labels[i:i + 1024])
+    return torch.cat(correct)
 
 
 def bootstrap_se(statistic, *feature_sets, n_boot=50, generator=None):
