@@ -181,7 +181,7 @@ def bce_grey(model, x, generator=None):
     x = check_pixels(flatten_images(x, model.dims[0]))
     with torch.no_grad():
         mu, logvar = model.encode(x)
-        z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
+        z = model.reparameterize(mu, logvar, generator)  # one z ~ q(z|x), the VAE's own sampling step
         return -log_bernoulli(x, model.decode(z))
 
 
