@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from vae_lessons.metrics import auroc, frechet_distance, knn_accuracy, knn_correct, precision_recall, roc_curve
 
@@ -232,3 +233,111 @@ def test_psnr_rejects_bad_input():
         psnr(x, x, peak=0)
     with pytest.raises(TypeError, match="x: expected a floating-point tensor"):
         psnr(x.long(), x)
+
+
+# --- sharpness: the variance of the discrete Laplacian ----------------------------------------------
+
+def laplacian_by_hand(image):
+    """The 26 x 26 interior values of x[i-1,j] + x[i+1,j] + x[i,j-1] + x[i,j+1] - 4 x[i,j], as a list."""
+    x = image.reshape(28, 28).tolist()
+    return [x[i - 1][j] + x[i + 1][j] + x[i][j - 1] + x[i][j + 1] - 4 * x[i][j]
+            for i in range(1, 27) for j in range(1, 27)]
+
+
+def test_laplacian_variance_against_a_loop_over_pixels():
+    import statistics
+    from vae_lessons.metrics import laplacian_variance
+    images = torch.rand(3, 784, generator=torch.Generator().manual_seed(0), dtype=F64)
+    expected = [statistics.variance(laplacian_by_hand(im)) for im in images]  # n - 1 divisor
+    result = laplacian_variance(images)
+    assert result.dtype == F64 and result.shape == (3,)
+    assert result.tolist() == pytest.approx(expected, rel=1e-12)
+    for shape in ((3, 28, 28), (3, 1, 28, 28)):
+        assert torch.equal(laplacian_variance(images.reshape(shape)), result)
+    assert torch.equal(laplacian_variance(images.float()), laplacian_variance(images.float().double()))
+
+
+def test_laplacian_variance_known_values():
+    from vae_lessons.metrics import laplacian_variance
+    i, j = torch.meshgrid(torch.arange(28, dtype=F64), torch.arange(28, dtype=F64), indexing="ij")
+    constant = torch.full((28, 28), 0.37, dtype=F64)
+    ramp = (0.5 * i + 0.3 * j) / 27   # linear in both directions: second differences vanish
+    checkerboard = ((i + j) % 2)     # Laplacian -4 at the 1s (four 0 neighbours), +4 at the 0s: 338 each
+    result = laplacian_variance(torch.stack([constant, ramp, checkerboard]))
+    assert result[0] == 0 and result[1] == pytest.approx(0, abs=1e-28)
+    assert result[2] == pytest.approx(16 * 676 / 675, rel=1e-14)  # mean 0, sum of squares 16 * 676, n - 1 = 675
+    # a contrast of a around a grey level scales the Laplacian by a, its variance by a^2
+    low_contrast = 0.5 + 0.25 * (checkerboard - 0.5)
+    assert laplacian_variance(low_contrast[None]).item() == pytest.approx(0.25**2 * 16 * 676 / 675, rel=1e-14)
+
+
+def box_blur(images):
+    """Each pixel replaced by the mean of its 3 x 3 neighbourhood (zeros beyond the border)."""
+    kernel = torch.ones((1, 1, 3, 3), dtype=images.dtype)  # sum, then divide: a mean of ones stays exactly 1
+    return (F.conv2d(images.reshape(-1, 1, 28, 28), kernel, padding=1) / 9).reshape(-1, 784)
+
+
+def test_blurring_lowers_the_laplacian_variance_of_digits():
+    """For a digit with a blank border 4 pixels wide, the Laplacian of the image blurred (even
+    twice) lies inside the 26 x 26 window, and it is the blurred Laplacian: its mean is 0 (the
+    kernel sums to 0) and its sum of squares cannot grow (the box filter's frequency response
+    has modulus <= 1, and < 1 away from the constant, where the Laplacian is 0). So the variance
+    falls, image by image."""
+    from vae_lessons import data
+    from vae_lessons.metrics import laplacian_variance
+    x, _ = data.load_mnist("test")
+    inside = x[:, 4:24, 4:24].sum((1, 2)) == x.sum((1, 2))  # ink only within rows and columns 4..23
+    digits = x[inside][:50].reshape(-1, 784).double()
+    assert len(digits) == 50
+    sharp, blurred = laplacian_variance(digits), laplacian_variance(box_blur(digits))
+    assert (blurred < sharp).all()
+    assert (laplacian_variance(box_blur(box_blur(digits))) < blurred).all()
+
+
+def test_laplacian_variance_rejects_bad_images():
+    from vae_lessons.metrics import laplacian_variance
+    with pytest.raises(ValueError, match=r"images: expected a batch of shape \(N, 784\)"):
+        laplacian_variance(torch.zeros(2, 10))
+    with pytest.raises(ValueError, match=r"images: values must lie in \[0, 1\].*divide by 255"):
+        laplacian_variance(torch.full((2, 784), 255.0))
+    with pytest.raises(ValueError, match=r"images: values must lie in \[0, 1\]"):
+        laplacian_variance(torch.full((2, 784), float("nan")))
+    with pytest.raises(TypeError, match="images: expected a floating-point tensor"):
+        laplacian_variance(torch.zeros(2, 784, dtype=torch.uint8))
+
+
+# --- diversity: the entropy of the mean predicted class distribution --------------------------------
+
+def test_label_entropy_known_values():
+    from vae_lessons.metrics import label_entropy
+    assert label_entropy(torch.full((7, 10), 0.1, dtype=F64)) == pytest.approx(math.log(10), rel=1e-12)
+    one_class = F.one_hot(torch.full((20,), 3), 10).double()
+    assert label_entropy(one_class) == 0.0
+    halves = F.one_hot(torch.tensor([0, 5] * 8), 10).double()
+    assert label_entropy(halves) == pytest.approx(math.log(2), rel=1e-12)
+    # the entropy of the mean, not the mean entropy: ten confident samples of ten classes
+    assert label_entropy(torch.eye(10, dtype=F64)) == pytest.approx(math.log(10), rel=1e-12)
+
+
+def test_label_entropy_against_torch_distributions():
+    from torch.distributions import Categorical
+    from vae_lessons.metrics import label_entropy
+    g = torch.Generator().manual_seed(0)
+    probs = torch.softmax(3 * torch.randn(40, 10, generator=g, dtype=F64), 1)
+    reference = Categorical(probs=probs.mean(0)).entropy().item()
+    assert label_entropy(probs) == pytest.approx(reference, rel=1e-12)
+    assert label_entropy(probs.float()) == pytest.approx(reference, rel=1e-6)
+    assert 0 < label_entropy(probs) < math.log(10)
+
+
+def test_label_entropy_rejects_what_is_not_probabilities():
+    from vae_lessons.metrics import label_entropy
+    logits = torch.randn(5, 10)
+    with pytest.raises(ValueError, match=r"probs: each row must sum to 1.*softmax"):
+        label_entropy(logits.abs())
+    with pytest.raises(ValueError, match="probs: negative probabilities"):
+        label_entropy(logits)
+    with pytest.raises(ValueError, match=r"probs: expected class probabilities of shape \(N, K\)"):
+        label_entropy(torch.full((10,), 0.1))
+    with pytest.raises(ValueError, match="probs: holds NaN"):
+        label_entropy(torch.full((2, 2), float("nan")))

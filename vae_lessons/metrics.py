@@ -13,12 +13,14 @@ same sizes) for the floor, and noise for the ceiling. All computed in float64.
 
 Two scores of other kinds live here too: auroc and roc_curve for anomaly scores, and psnr for an
 image compared pixel by pixel with the one it should be (a denoised image with the clean one).
+And two of a sample set without a reference set: laplacian_variance (sharpness, per image) and
+label_entropy (diversity of the classes a classifier sees in the samples).
 """
 import math
 
 import torch
 
-from .validation import check_finite, check_tensor, real_number
+from .validation import check_finite, check_pixels, check_tensor, flatten_images, real_number
 
 
 def _features(f, name):
@@ -220,3 +222,61 @@ def psnr(x, x_hat, peak=1.0):
     real_number(peak, "peak", minimum=0, above=True)
     mse = (x.detach().to(torch.float64) - x_hat.detach().to(torch.float64)).square().mean().item()
     return math.inf if mse == 0 else 10 * math.log10(float(peak) ** 2 / mse)
+
+
+# --- sharpness and diversity of a sample set, without a reference set -----------------------------
+
+LAPLACIAN = ((0.0, 1.0, 0.0), (1.0, -4.0, 1.0), (0.0, 1.0, 0.0))
+
+
+def laplacian_variance(images):
+    """Sharpness of each image: the variance of its discrete Laplacian, (N,) float64 on the CPU.
+
+        (Lap x)[i, j] = x[i-1, j] + x[i+1, j] + x[i, j-1] + x[i, j+1] - 4 x[i, j],
+
+    at the 26 x 26 interior pixels of a 28 x 28 image (a "valid" convolution with the kernel
+    [[0, 1, 0], [1, -4, 1], [0, 1, 0]]: no padding, so the border invents no edges). The
+    Laplacian is a second difference: 0 on a constant or linear ramp, large across a crisp
+    stroke; blurring (averaging neighbours) damps it. The variance is over the 676 values, with
+    the unbiased n - 1 divisor (torch's default, as lesson 09's notebook version had).
+    A 0/1 checkerboard scores 16 * 676 / 675 = 16.02, the most any image in [0, 1] can (its
+    Laplacian is -4 or +4 everywhere, half each, the extremes). Noise scores high too: read the
+    number beside a grid of the images.
+
+    images: (N, 784), (N, 28, 28) or (N, 1, 28, 28), values in [0, 1]. Units: pixel^2.
+    """
+    x = flatten_images(images, 784, "images")
+    check_pixels(x, "images")
+    x = x.detach().cpu().to(torch.float64).reshape(-1, 1, 28, 28)
+    kernel = torch.tensor(LAPLACIAN, dtype=torch.float64)[None, None]
+    return torch.nn.functional.conv2d(x, kernel).flatten(1).var(1)
+
+
+def label_entropy(probs):
+    """Diversity of a sample set as seen by a classifier: the entropy, in nats, of the MEAN
+    predicted class distribution,
+
+        H(p_bar) = -sum_k p_bar_k log p_bar_k,   p_bar = (1/N) sum_n p(y | x_n),
+
+    (0 log 0 = 0). ln K (ln 10 = 2.303 for digits) when the samples spread evenly over the K
+    classes; 0 when every sample is confidently the same class. It is the entropy of the mean,
+    not the mean entropy: confident samples of all ten digits score ln 10 although each one's own
+    distribution has entropy 0. (The second half of the inception score's log, Salimans et al.
+    2016, without the first.)
+
+    probs: (N, K) class probabilities (rows >= 0, each summing to 1 within 1e-4), e.g.
+    torch.softmax(classifier(x), 1) for the course's classifier. Returns a float.
+    """
+    check_finite(probs, "probs")
+    if probs.dim() != 2 or probs.shape[0] < 1 or probs.shape[1] < 2:
+        raise ValueError(f"probs: expected class probabilities of shape (N, K) with N >= 1 and K >= 2, "
+                         f"got {tuple(probs.shape)}")
+    p = probs.detach().cpu().to(torch.float64)
+    if (p < 0).any():
+        raise ValueError("probs: negative probabilities (logits? pass torch.softmax(logits, 1))")
+    worst = (p.sum(1) - 1).abs().max().item()
+    if worst > 1e-4:
+        raise ValueError(f"probs: each row must sum to 1, one is off by {worst:.3g} "
+                         "(logits? pass torch.softmax(logits, 1))")
+    p_bar = p.mean(0)
+    return -torch.special.xlogy(p_bar, p_bar).sum().item()
