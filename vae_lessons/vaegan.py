@@ -30,7 +30,7 @@ precision/recall, sharpness), not by likelihood.
 """
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 
 from .distributions import gaussian_kl
 from .models import VAE, ConvVAE
-from .training import NonFiniteLossError, _StopOnInterrupt
+from .training import History, NonFiniteLossError, _StopOnInterrupt
 from .validation import check_float, check_matches, check_pixels, describe, flatten_images, real_number, whole_number
 
 # The balancing rule's centre: a discriminator cross-entropy of about ln 2 = 0.693 means it answers
@@ -428,23 +428,12 @@ def train_step(model, x, optimizers, *, gamma=None, generator=None, balance=None
 # ------------------------------------------------------------------------------ training
 
 @dataclass
-class VAEGANHistory:
-    """One record per optimizer step: history["discriminator"] is the list of that loss, step by
-    step; history["updated_decoder"] the list of 1.0/0.0 flags. steps_per_epoch: batches in an
-    epoch; epoch_means(key): the per-epoch means of a key. interrupted: stopped by Ctrl-C."""
-    records: list = field(default_factory=list)
+class VAEGANHistory(History):
+    """One record per optimizer step (training.History's records, interrupted and seconds):
+    history["discriminator"] is the list of that loss, step by step; history["updated_decoder"]
+    the list of 1.0/0.0 flags. steps_per_epoch: batches in an epoch; epoch_means(key): the
+    per-epoch means of a key."""
     steps_per_epoch: int = 0
-    interrupted: bool = False
-    seconds: float = 0.0
-
-    def __getitem__(self, key):
-        return [r[key] for r in self.records]
-
-    def keys(self):
-        return list(self.records[0]) if self.records else []
-
-    def __len__(self):
-        return len(self.records)
 
     def epoch_means(self, key):
         """Mean of key over each complete epoch, a list."""
