@@ -24,7 +24,6 @@ import torch
 from common import machine
 from vae_lessons import checkpoint, data
 from vae_lessons.objectives import elbo, iwae_bound
-from vae_lessons.options import build_vae
 
 OUT = Path("runs/benchmarks")
 RECIPE = ["--dataset", "mnist", "--binarize", "dynamic", "--batch-size", "100", "--lr", "1e-3", "--seed", "0"]
@@ -39,9 +38,7 @@ def train(name, args):
         print("$", " ".join(cmd[1:]), flush=True)
         subprocess.run(cmd, check=True)
     ckpt = checkpoint.load(run / "checkpoint.pt")
-    model = build_vae(ckpt["config"])
-    model.load_state_dict(ckpt["model"])
-    return model.eval(), ckpt
+    return checkpoint.trained_model(ckpt), ckpt
 
 
 @torch.inference_mode()

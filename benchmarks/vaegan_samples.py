@@ -29,7 +29,6 @@ from common import machine
 from vae_lessons import checkpoint, data
 from vae_lessons.classifier import features, train_classifier
 from vae_lessons.metrics import bootstrap_se, label_entropy, laplacian_variance, sample_quality
-from vae_lessons.options import build_vae
 from vae_lessons.vaegan import make_vaegan, train_vaegan
 
 OUT = Path("runs/benchmarks")
@@ -37,9 +36,7 @@ OUT = Path("runs/benchmarks")
 
 def load_run(folder):
     ckpt = checkpoint.load(OUT / folder / "checkpoint.pt")
-    model = build_vae(ckpt["config"])
-    model.load_state_dict(ckpt["model"])
-    return model.eval(), ckpt["seconds"]
+    return checkpoint.trained_model(ckpt), ckpt["seconds"]
 
 
 def vaegan(x_train, epochs):

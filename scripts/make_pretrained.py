@@ -31,7 +31,6 @@ from tqdm.auto import tqdm
 
 from vae_lessons import checkpoint, cli, data, pretrained
 from vae_lessons.metrics import laplacian_variance
-from vae_lessons.options import build_vae
 from vae_lessons.vaegan import make_vaegan, train_vaegan
 
 # name -> the options of its `train` command (the rest are the defaults: mnist-subset, dynamic
@@ -57,9 +56,7 @@ def run_cli(argv):
 
 def trained_model(run):
     ckpt = checkpoint.load(run / "checkpoint.pt")
-    model = build_vae(ckpt["config"])
-    model.load_state_dict(ckpt["model"])
-    return model, ckpt
+    return checkpoint.trained_model(ckpt), ckpt
 
 
 def test_elbo(model, config):
@@ -113,18 +110,17 @@ def make(name, args):
     if (run / "checkpoint.pt").exists():
         sys.exit(f"make_pretrained: {run} already holds a run; remove it first")
     first = ["train", *MODELS[name], "--epochs", "1", "--out", str(run), "--no-progress", "--device", "cpu"]
-    curve, seconds = [], 0.0
+    curve = []
     for epoch in tqdm(range(1, args.epochs + 1), desc=name, unit="epoch"):
         run_cli(first if epoch == 1 else
                 ["train", "--out", str(run), "--resume", "--epochs", str(epoch), "--no-progress", "--device", "cpu"])
         model, ckpt = trained_model(run)
-        curve.append(test_elbo(model, ckpt["config"])[0])
-    run_cli(["evaluate", str(run), "--k", str(args.k), "--device", "cpu"])
+        elbo_mean, elbo_se = test_elbo(model, ckpt["config"])
+        curve.append(elbo_mean)
+    run_cli(["evaluate", str(run), "--k", str(args.k), "--device", "cpu"])  # reads the checkpoint, changes nothing
     evaluation = json.loads((run / f"evaluation_k{args.k}.json").read_text())
-    model, ckpt = trained_model(run)
     file = args.out / f"{name}.pt"
     pretrained.write(file, name, ckpt["config"], model)
-    elbo_mean, elbo_se = test_elbo(model, ckpt["config"])
     return {
         "file": file.name, "sha256": pretrained.sha256(file),
         "command": command(args),

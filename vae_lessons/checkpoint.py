@@ -180,6 +180,14 @@ def load(path):
         raise RunFileError(f"{path}: {err}") from None
 
 
+def trained_model(ckpt):
+    """The VAE a loaded checkpoint holds: built from its config, with its weights, in eval mode,
+    on the CPU."""
+    model = build_vae(ckpt["config"])
+    model.load_state_dict(ckpt["model"])
+    return model.eval()
+
+
 def restore(ckpt, model, optimizer):
     """Put a loaded checkpoint's weights, optimizer state and RNG states in place; returns
     (history, order), the shuffling generator to pass to train()."""

@@ -248,9 +248,7 @@ def evaluate_command(args):
     ckpt = checkpoint.load(args.run / "checkpoint.pt")
     config = ckpt["config"]
     device = pick_device(args.device)
-    model = build_vae(config)
-    model.load_state_dict(ckpt["model"])
-    model.to(device)
+    model = checkpoint.trained_model(ckpt).to(device)
     x, y = (t[: args.n_test] for t in test_set(config, args.data_root))
     y = y if config["conditional"] else None  # the labels go to the model only when it takes them
     torch.manual_seed(0)
