@@ -17,12 +17,12 @@ load(NAME) checks the file's SHA-256 against the manifest before torch.load(weig
 reads it, then checks every tensor against the model its config describes: a stale, corrupt or
 foreign file ends in one line (PretrainedError), not in a traceback from load_state_dict.
 """
-import hashlib
 import json
 from pathlib import Path
 
 import torch
 
+from .download import sha256_of
 from .options import build_vae, check_config
 
 FOLDER = Path(__file__).parent / "pretrained"
@@ -35,9 +35,7 @@ class PretrainedError(Exception):
     """A committed weights file is missing, differs from its manifest, or does not fit its model."""
 
 
-def sha256(path):
-    """Hex SHA-256 of a file's bytes."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+sha256 = sha256_of  # hex SHA-256 of a file's bytes, read in blocks (the data files' check)
 
 
 def manifest(folder=FOLDER):
