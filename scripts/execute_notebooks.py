@@ -9,8 +9,13 @@ committed outputs stay true and read well in any viewer.
 - Progress bars are saved as widgets with their final state, and each bar's plain-text
   fallback, which static viewers (GitHub, nbviewer, the site) show, is rewritten from that
   state: "training: 100%|...| 15/15 ..." instead of the "0%" it held when first displayed.
+- Any other widget (lesson 07's latent explorer) needs a live kernel to do anything: it is
+  saved as a one-line note saying so (INTERACTIVE_NOTE), not as a widget frozen at the state the
+  execution left it in, and the stored widget state keeps only the models that saved outputs show.
 """
 import html
+import json
+import re
 import sys
 from pathlib import Path
 
@@ -20,6 +25,7 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parent.parent
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+INTERACTIVE_NOTE = "(an interactive widget: run this cell in Jupyter to use it)"
 
 
 def execute(nb, cwd):
@@ -44,17 +50,38 @@ def _bar_text(state, model_id):
 
 
 def finish_outputs(nb):
-    """Rewrite progress bars' text fallbacks from the stored widget state, and drop timing
-    metadata. Returns nb."""
+    """Rewrite progress bars' text fallbacks from the stored widget state, save other widgets
+    as INTERACTIVE_NOTE, and drop timing metadata. Returns nb."""
     state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         for out in cell.get("outputs", []):
             view = out.get("data", {}).get(WIDGET_VIEW)
-            text = view and _bar_text(state, view["model_id"])
+            if not view:
+                continue
+            text = _bar_text(state, view["model_id"])
             if text:
                 out["data"]["text/plain"] = text
+            elif view["model_id"] in state:  # a live widget, not a bar (a bar's state might be gone)
+                out["data"] = {"text/plain": INTERACTIVE_NOTE}
+    _drop_unshown(state, nb)
     return nb
+
+
+def _drop_unshown(state, nb):
+    """Remove from the stored widget state every model that no saved output shows, directly or
+    as a part (a child, layout or style) of one: the interactive widgets' models, kilobytes of
+    sliders, layouts and PNGs that nothing in the saved notebook displays."""
+    todo = [out["data"][WIDGET_VIEW]["model_id"] for cell in nb.cells for out in cell.get("outputs", [])
+            if WIDGET_VIEW in out.get("data", {})]
+    shown = set()
+    while todo:
+        model_id = todo.pop()
+        if model_id in state and model_id not in shown:
+            shown.add(model_id)
+            todo += re.findall(r"IPY_MODEL_(\w+)", json.dumps(state[model_id].get("state", {})))
+    for model_id in set(state) - shown:
+        del state[model_id]
 
 
 def main(paths):
