@@ -11,7 +11,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 VAE_LESSONS_DATA ?= $(firstword $(wildcard $(CURDIR)/../shared/data))
 export VAE_LESSONS_DATA
 
-.PHONY: course test unit notebooks execute student subset pretrained benchmark clean
+.PHONY: course test unit notebooks execute student site subset pretrained benchmark clean
 
 CPU_WHEEL := --extra-index-url https://download.pytorch.org/whl/cpu
 
@@ -19,9 +19,9 @@ CPU_WHEEL := --extra-index-url https://download.pytorch.org/whl/cpu
 # shows pip's progress: PyTorch alone takes a while, and PyPI's Linux build is the CUDA one.
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@echo "Installing into $(VENV): PyTorch 2.13.0, the vae_lessons package (editable), JupyterLab, ipywidgets, pytest, nbval, hypothesis"
+	@echo "Installing into $(VENV): PyTorch 2.13.0, the vae_lessons package (editable), JupyterLab, ipywidgets, pytest, nbval, hypothesis, Playwright, Sphinx with MyST-NB"
 	$(if $(PIP_OPTS),,@echo "(On Linux PyPI's PyTorch bundles CUDA, several GB; for the small CPU-only wheel: Ctrl-C, then make $(or $(MAKECMDGOALS),course) PIP_OPTS=\"$(CPU_WHEEL)\")")
-	$(BIN)/python -m pip install $(PIP_OPTS) "torch==2.13.0" -e ".[course,test]"
+	$(BIN)/python -m pip install $(PIP_OPTS) "torch==2.13.0" -e ".[course,test,site]"
 	touch $@
 
 # JupyterLab rooted at the repository, so that student/, the README and the package's source
@@ -51,6 +51,11 @@ execute: $(BIN)/.installed
 student: $(BIN)/.installed
 	$(BIN)/python scripts/make_student_copies.py
 
+# The executed course as a static website in site/ (open site/index.html), built offline from the
+# committed notebooks without re-executing them: about 10 seconds.
+site: $(BIN)/.installed
+	$(BIN)/python scripts/build_site.py site
+
 # Rebuild the bundled MNIST and Fashion-MNIST subsets from the original files; `git diff` should then be empty.
 subset: $(BIN)/.installed
 	$(BIN)/python scripts/make_subsets.py $(VAE_LESSONS_DATA)
@@ -66,4 +71,4 @@ benchmark: $(BIN)/.installed
 	$(BIN)/python benchmarks/notebook_times.py $(NOTEBOOKS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build site *.egg-info

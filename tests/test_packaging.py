@@ -26,13 +26,15 @@ def requirement(spec):
 
 
 def conda_dependencies():
+    """environment.yml's packages: conda-forge's, and those under pip: (not on conda-forge)."""
     deps, in_deps = [], False
     for line in (ROOT / "environment.yml").read_text().splitlines():
         if re.match(r"^\S", line):
             in_deps = line.startswith("dependencies:")
-        elif in_deps and re.match(r"^  - ", line):  # top level of the list only, not pip:'s
-            deps.append(line[4:].split("#")[0].strip())
-    return dict(requirement(d) for d in deps if d not in ("pip", "pip:") and not d.startswith("python"))
+        elif in_deps and re.match(r"^  - |^      - ", line):
+            deps.append(line.strip()[2:].split("#")[0].strip())
+    return dict(requirement(d) for d in deps
+                if d not in ("pip", "pip:", "-e .") and not d.startswith("python"))
 
 
 def test_environment_yml_matches_pyproject():
@@ -49,7 +51,9 @@ def test_torch_is_pinned_for_the_cpu_wheel():
 
 
 def test_ci_runs_exactly_the_readme_test_command():
-    commands = [line for line in (ROOT / ".ci" / "run").read_text().splitlines()
+    lines = (ROOT / ".ci" / "run").read_text().split("\nfi\n")  # the browser's install, then the rest
+    assert "apt-get install -y -qq chromium" in lines[0] and "export CI=true" in lines[0]
+    commands = [line for line in lines[-1].splitlines()
                 if line.strip() and not line.startswith(("#", "set ", "cd "))]
     assert commands == ["make test"]
     readme = (ROOT / "README.md").read_text()
