@@ -4,27 +4,28 @@
 
 The committed notebooks are rendered as they are, never re-executed (MyST-NB with execution off),
 so the site shows exactly the outputs that nbval checks. Sphinx's configuration is docs/conf.py;
-this script stages what it reads into build/site-src/, changing only how cells are shown:
+this script stages what it reads in a temporary folder, changing only how cells are shown:
 
 - the README is the home page, followed by the lessons in order (the sidebar lists them);
 - an exercise's solution cell is folded (`hide-input`: its output shows, its code opens on a
   click), and the learner's empty stub (`answer = ...`) is dropped;
-- nbval's markers (`# NBVAL_IGNORE_OUTPUT`) are test plumbing, not lesson text: removed from view.
+- nbval's markers (`# NBVAL_IGNORE_OUTPUT`) are test plumbing, not lesson text: removed from view;
+- a cell whose output needs a live kernel (lesson 07's latent explorer) can name, in its metadata
+  `site_stand_in`, the id of a cell whose figure the site shows in its place.
 
 Nothing is fetched: MathJax comes from the sphinx-mathjax-offline package, the theme's assets from
 sphinx-book-theme, and widget outputs (progress bars) are shown as their saved text, with no
 widget manager (see docs/conf.py). tests/test_site.py checks the result in a real browser.
 """
 import re
-import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
-STAGE = ROOT / "build" / "site-src"
 NBVAL_MARKER = re.compile(r"^# NBVAL_[A-Z_]+\n", re.M)
 
 
@@ -34,8 +35,13 @@ def lessons():
 
 def site_notebook(nb):
     """The notebook as the site shows it: stubs dropped, solutions folded, nbval markers gone."""
+    images = {c.get("id"): [o for o in c.get("outputs", []) if "image/png" in o.get("data", {})] for c in nb.cells}
     cells = []
     for cell in nb.cells:
+        if "site_stand_in" in cell.metadata:
+            cell.outputs = images[cell.metadata["site_stand_in"]]
+            if not cell.outputs:
+                raise ValueError(f"site_stand_in {cell.metadata['site_stand_in']!r}: no cell with that id and a figure")
         tags = cell.metadata.get("tags", [])
         if "student" in tags:
             continue
@@ -57,27 +63,31 @@ def home_page(readme, names):
     return body + toctree
 
 
-def stage():
-    shutil.rmtree(STAGE, ignore_errors=True)
-    (STAGE / "notebooks").mkdir(parents=True)
+def stage(folder):
+    """Write the site's sources (index.md, notebooks/*.ipynb) into folder."""
+    (folder / "notebooks").mkdir(parents=True)
     for path in lessons():
         nb = site_notebook(nbformat.read(path, as_version=4))
-        nbformat.write(nb, STAGE / "notebooks" / path.name)
+        nbformat.write(nb, folder / "notebooks" / path.name)
     names = [p.stem for p in lessons()]
-    (STAGE / "index.md").write_text(home_page((ROOT / "README.md").read_text(), names))
+    (folder / "index.md").write_text(home_page((ROOT / "README.md").read_text(), names))
 
 
 def build(outdir):
-    stage()
-    # -W: a warning (a broken reference, an unrenderable output) fails the build instead of
-    # leaving a silently broken page; -E: no stale pages from an earlier build.
-    cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-E", "-W", "--keep-going", "-q",
-           "-c", str(ROOT / "docs"), "-d", str(ROOT / "build" / "site-doctrees"), str(STAGE), str(outdir)]
-    subprocess.run(cmd, check=True)
+    """Build the site into outdir; returns the path of its index.html. The sources are staged in
+    a temporary folder, so two builds (make site, the tests) never share one."""
+    with tempfile.TemporaryDirectory(prefix="vae-lessons-site-") as tmp:
+        source = Path(tmp) / "src"
+        stage(source)
+        # -W: a warning (a broken reference, an unrenderable output) fails the build instead of
+        # leaving a silently broken page; -E: no stale pages from an earlier build.
+        cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-E", "-W", "--keep-going", "-q",
+               "-c", str(ROOT / "docs"), "-d", str(Path(tmp) / "doctrees"), str(source), str(outdir)]
+        subprocess.run(cmd, check=True)
     return Path(outdir) / "index.html"
 
 
 if __name__ == "__main__":
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "site"
     index = build(out)
-    print(f"built {index}: open it in a browser, or `python -m http.server -d {out.name}`")
+    print(f"built {index}: open it in a browser, or `python -m http.server -d {out}`")

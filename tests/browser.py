@@ -11,6 +11,11 @@ import shutil
 
 import pytest
 
+try:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+except ImportError:  # without playwright the browser tests skip (or fail under CI) in chromium()
+    PlaywrightTimeout = TimeoutError
+
 # Where Debian, Ubuntu and Fedora put it; $CHROMIUM overrides.
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
 

@@ -15,8 +15,9 @@ from helpers import ROOT, load_script
 
 from vae_lessons.data import binarize_static, load_mnist
 from vae_lessons.diagnostics import kl_per_dimension
-from vae_lessons.explorer import code_from_sliders, decode_point, image_png, latent_explorer, top_kl_coordinates
-from vae_lessons.models import VAE
+from vae_lessons.explorer import (code_from_sliders, decode_point, image_png, latent_explorer, prior_share_less_dense,
+                                  top_kl_coordinates)
+from vae_lessons.models import VAE, Autoencoder, ConditionalVAE
 
 
 def tiny_vae(L, seed=0):
@@ -102,9 +103,31 @@ def test_decode_point_refuses_a_code_of_the_wrong_shape_or_kind(vae2, z, message
         decode_point(vae2, z)
 
 
-def test_decode_point_refuses_a_gaussian_decoder():
-    with pytest.raises(ValueError, match="needs a Bernoulli decoder"):
-        decode_point(VAE((784, 8, 2), likelihood="gaussian"), torch.zeros(1, 2))
+@pytest.mark.parametrize("model, message", [
+    (VAE((784, 8, 2), likelihood="gaussian"), "needs a VAE with a Bernoulli decoder"),
+    (Autoencoder((784, 8, 2)), "needs a VAE with a Bernoulli decoder"),   # decode already returns pixels
+    (ConditionalVAE((784, 8, 2), n_classes=10), "also needs a class label"),
+])
+def test_decode_point_refuses_what_is_not_an_unconditional_bernoulli_vae(model, message):
+    with pytest.raises(ValueError, match=message):
+        decode_point(model, torch.zeros(1, 2))
+
+
+# prior_share_less_dense: the chi-squared survival function, against closed forms and Monte Carlo
+
+def test_share_less_dense_in_2d_is_exp_of_minus_half_the_squared_norm():
+    for z in ([0.0, 0.0], [1.0, 0.0], [0.697, 0.921], [2.5, -1.5]):
+        assert prior_share_less_dense(torch.tensor(z, dtype=torch.float64)) == pytest.approx(math.exp(-0.5 * sum(v * v for v in z)), abs=1e-12)
+
+
+@pytest.mark.parametrize("L", [1, 5, 20])
+def test_share_less_dense_matches_monte_carlo_prior_draws(L):
+    z = torch.linspace(-1.0, 1.5, L)                          # |z|^2 well inside the bulk for each L
+    eps = torch.randn(200_000, L, generator=torch.Generator().manual_seed(L), dtype=torch.float64)
+    log_p = torch.distributions.Normal(0.0, 1.0).log_prob
+    share = (log_p(eps).sum(1) < log_p(z.double()).sum()).double()
+    se = share.std().item() / math.sqrt(len(share))
+    assert abs(prior_share_less_dense(z) - share.mean().item()) < 4 * se + 1e-12
 
 
 # image_png
@@ -186,6 +209,9 @@ def test_moving_a_slider_redraws_the_image_and_the_density(vae2, widgets):
     log_prior = torch.distributions.Normal(0.0, 1.0).log_prob(z.double()).sum().item()
     assert f"log p(z) = {log_prior:.3f} nats" in box.density.value
     assert f"p(z) = {math.exp(log_prior):.3g}" in box.density.value
+    assert f"{100 * math.exp(-0.5 * 1.25**2):.1f}% of prior draws are less dense" in box.density.value
+    assert f"peak, at z = 0, is {-math.log(2 * math.pi):.3f} nats; a typical prior draw has {-math.log(2 * math.pi) - 1:.3f}" \
+        in box.density.value
     image = box.image.value
     box.sliders[0].value = 1.25                                 # unchanged: nothing to redraw
     box.update()
@@ -210,6 +236,8 @@ def test_explorer_starts_from_its_base_code(widgets):
     (dict(coords=[0], base=torch.zeros(3)), r"base must be a finite float code of shape \(2,\)"),
     (dict(coords=[0], base=torch.tensor([3.5, 0.0])), r"base values \[3.5\] at coordinates \[0\] lie outside"),
     (dict(coords=[0], value_range=(1, -1)), "value_range must be"),
+    (dict(coords=[0], step=0), "step must be a positive number"),
+    (dict(coords=[0], step=7), "step must be a positive number"),
 ])
 def test_explorer_refuses_bad_input(vae2, widgets, kwargs, message):
     with pytest.raises(ValueError, match=message):

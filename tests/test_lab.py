@@ -12,6 +12,7 @@ The server is stopped by its PID.
 """
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -22,12 +23,7 @@ import urllib.request
 import nbformat
 import pytest
 
-from browser import chromium, watch
-
-try:
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-except ImportError:  # the tests skip (or fail under CI) in chromium()
-    PlaywrightTimeout = TimeoutError
+from browser import PlaywrightTimeout, chromium, watch
 from helpers import ROOT
 
 pytestmark = pytest.mark.browser
@@ -113,7 +109,7 @@ NOTEBOOK_STATE = """() => ({
 })"""
 
 
-def run_all_cells(browser, url, name):
+def run_all_cells(browser, url, folder, name):
     """Open a lesson in the lab, run every cell from the Run menu, wait, save; returns the page."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     log = watch(page)
@@ -127,15 +123,41 @@ def run_all_cells(browser, url, name):
         page.wait_for_function(RUN_FINISHED, timeout=RUN_TIMEOUT_MS, polling=1000)
     except PlaywrightTimeout:
         pytest.fail(f"{name} did not finish in the lab: {page.evaluate(NOTEBOOK_STATE)}")
+    written = (folder / f"{name}.ipynb").stat().st_mtime_ns
     menu(page, "File", "Save Notebook")
-    page.wait_for_function("() => !document.querySelector('.jp-mod-dirty')", timeout=30_000)
+    wait_until_saved(page, folder / f"{name}.ipynb", written)
     return page, log
 
 
+def wait_until_saved(page, path, written, timeout=30):
+    """Until the file has been written since `written` (its mtime before the save) and holds the
+    run: every code cell numbered, or an error (the committed copy leaves the stubs unnumbered).
+    Waits with page.wait_for_timeout, not time.sleep: the page's requests pass through watch()'s
+    route handler, which runs only while Playwright has control, so a sleep would hold the save."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.stat().st_mtime_ns != written:
+            try:
+                cells = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+            except Exception:  # caught mid-write: read again
+                cells = None
+            if cells and (all(c.execution_count for c in cells if c.source.strip()) or saved_errors(path)):
+                return
+        page.wait_for_timeout(500)
+    pytest.fail(f"{path.name}: the lab did not save the run within {timeout} s")
+
+
+def saved_errors(path):
+    nb = nbformat.read(path, as_version=4)
+    return [f"{o['ename']}: {o['evalue']}" for c in nb.cells if c.cell_type == "code" for o in c.outputs
+            if o.output_type == "error"]
+
+
 def menu(page, top, item):
-    """Click a menu item (its label; the shortcut shown beside it is not part of the match)."""
+    """Click a menu item by its whole label (not "Save Notebook As…" for "Save Notebook"; the
+    shortcut shown beside a label is a separate element)."""
     page.get_by_role("menuitem", name=top, exact=True).click()
-    page.locator(".lm-Menu-itemLabel", has_text=item).first.click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{re.escape(item)}$")).click()
 
 
 def figure_cells(nb):
@@ -143,19 +165,19 @@ def figure_cells(nb):
             and "student" not in c.metadata.get("tags", [])]
 
 
-@pytest.mark.parametrize("name", ["00_start_here", "01_autoencoder"])
-def test_lesson_runs_in_the_lab(lab, browser, name):
+# lesson 00 trains nothing; lesson 01 trains autoencoders with V.train's tqdm.auto bar
+@pytest.mark.parametrize("name, trains", [("00_start_here", False), ("01_autoencoder", True)])
+def test_lesson_runs_in_the_lab(lab, browser, name, trains):
     url, folder = lab
-    page, log = run_all_cells(browser, url, name)
+    page, log = run_all_cells(browser, url, folder, name)
+    assert not saved_errors(folder / f"{name}.ipynb"), saved_errors(folder / f"{name}.ipynb")[0]
     saved = nbformat.read(folder / f"{name}.ipynb", as_version=4)
-    errors = [o for c in saved.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-    assert not errors, f"{name}: {errors[0]['ename']}: {errors[0]['evalue']}"
     ran = [c for c in saved.cells if c.cell_type == "code" and c.source.strip()]
     assert all(c.execution_count for c in ran), f"{name}: not every code cell ran"
     images = page.evaluate("""() => Array.from(document.querySelectorAll('.jp-RenderedImage img'))
                                       .map(i => i.naturalWidth)""")
     assert len(images) >= len(figure_cells(saved)) and all(images), f"{name}: figures {images}"
-    if "V.train(" in "".join(c.source for c in ran) or name == "01_autoencoder":
+    if trains:
         assert page.locator(".jp-OutputArea-output .jupyter-widgets.widget-hprogress").count() > 0, "no progress bar widget"
         stderr = [o.text for c in saved.cells if c.cell_type == "code" for o in c.outputs
                   if o.output_type == "stream" and o.name == "stderr"]
@@ -166,16 +188,21 @@ def test_lesson_runs_in_the_lab(lab, browser, name):
 
 def test_latent_explorer_slider_changes_the_digit(lab, browser):
     url, folder = lab
-    page, _ = run_all_cells(browser, url, "07_latent_space")
+    page, log = run_all_cells(browser, url, folder, "07_latent_space")
+    assert not saved_errors(folder / "07_latent_space.ipynb"), saved_errors(folder / "07_latent_space.ipynb")[0]
     image = page.locator(".vae-explorer-image").first
+    density = page.locator(".vae-explorer-density").first
     image.scroll_into_view_if_needed()
-    before = image.get_attribute("src"), image.screenshot()
+    before = image.get_attribute("src"), image.screenshot(), density.inner_text()
     handle = page.locator(".vae-explorer-slider").first.locator(".noUi-handle")
     handle.focus()
     for _ in range(5):  # five steps right: the code moves, so must the digit
         handle.press("ArrowRight")
     page.wait_for_function("(src) => document.querySelector('.vae-explorer-image').getAttribute('src') !== src",
                            arg=before[0], timeout=30_000)
-    after = image.get_attribute("src"), image.screenshot()
+    page.wait_for_timeout(500)  # the density is set just after the image, in the same update
+    after = image.get_attribute("src"), image.screenshot(), density.inner_text()
     assert after[1] != before[1], "the explorer's image did not change when its slider moved"
+    assert after[2] != before[2] and "log p(z) =" in after[2], f"the density did not change: {after[2]!r}"
+    assert not log["errors"], f"console errors in the lab: {log['errors'][:5]}"
     page.close()

@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from browser import chromium, watch
+from browser import PlaywrightTimeout, chromium, watch
 from helpers import ROOT, load_script
 
 LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -39,11 +39,13 @@ def screenshots(tmp_path_factory):
     return tmp_path_factory.mktemp("site-screenshots")
 
 
-def notebook_title_and_pass_lines(path):
-    """The lesson's H1 and the PASS lines of its outputs (cells the site shows)."""
+def notebook_title_pass_lines_and_figures(path):
+    """The lesson's H1, the PASS lines of its outputs and its number of figures, in the cells the
+    site shows (the committed notebook's, and any figure shown in place of a widget)."""
     nb = nbformat.read(path, as_version=4)
     title = re.match(r"# (.+)", nb.cells[0].source).group(1).strip()
-    lines = []
+    stand_ins = sum(1 for c in nb.cells if "site_stand_in" in c.metadata)
+    lines, figures = [], stand_ins
     for cell in nb.cells:
         tags = cell.metadata.get("tags", [])
         if cell.cell_type != "code" or {"student", "remove-output", "remove-cell"} & set(tags):
@@ -51,7 +53,8 @@ def notebook_title_and_pass_lines(path):
         for out in cell.outputs:
             if out.output_type == "stream":
                 lines += [ln.rstrip() for ln in out.text.splitlines() if ln.startswith("PASS ")]
-    return title, lines
+            figures += "image/png" in out.get("data", {})
+    return title, lines, figures
 
 
 # Runs in the page: which math elements MathJax left untypeset, and any TeX visible as plain text
@@ -70,6 +73,9 @@ PAGE_REPORT = r"""() => {
   return {
     math: maths.length,
     typeset: maths.filter(m => m.querySelector('mjx-container')).length,
+    // MathJax typesets an unknown macro as its name in red, inside the formula: count those too
+    mathErrors: Array.from(article.querySelectorAll('mjx-merror, mjx-assistive-mml [mathcolor="red"]'))
+                .map(e => e.textContent),
     raw: raw,
     images: Array.from(document.images).map(i => ({src: i.getAttribute('src'), width: i.naturalWidth})),
     h1: (article.querySelector('h1') || {}).textContent,
@@ -83,7 +89,10 @@ def open_page(browser, url, screenshot):
     log = watch(page)
     page.goto(url)
     if page.locator(".math").count():
-        page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+        try:
+            page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+        except PlaywrightTimeout:
+            pytest.fail(f"MathJax never started; requests that left the machine: {log['remote'][:5]}")
         page.evaluate("() => MathJax.startup.promise")  # resolves when the first typeset is done
     report = page.evaluate(PAGE_REPORT)
     page.screenshot(path=str(screenshot))
@@ -97,6 +106,7 @@ def assert_page_sound(report, log):
     broken = [i["src"] for i in report["images"] if i["width"] == 0]
     assert not broken, f"images that did not load: {broken}"
     assert report["typeset"] == report["math"], f"{report['math'] - report['typeset']} math elements not typeset"
+    assert not report["mathErrors"], f"TeX errors in typeset math: {report['mathErrors'][:5]}"
     assert not report["raw"], f"TeX shown as plain text: {report['raw'][:5]}"
 
 
@@ -106,10 +116,10 @@ def test_lesson_page(site, browser, screenshots, lesson):
     assert page_file.exists(), f"no page for {lesson.name}"
     report, log = open_page(browser, page_file.as_uri(), screenshots / f"{lesson.stem}.png")
     assert_page_sound(report, log)
-    title, pass_lines = notebook_title_and_pass_lines(lesson)
+    title, pass_lines, figures = notebook_title_pass_lines_and_figures(lesson)
     assert report["h1"].replace("#", "").strip() == title
     assert report["math"] > 0, "a lesson page with no math: is dollarmath on?"
-    assert report["images"], "a lesson page with no figures"
+    assert len(report["images"]) == figures, f"{len(report['images'])} images on the page, {figures} figures in the lesson"
     assert sorted(report["passLines"]) == sorted(pass_lines), "the page's PASS lines differ from the notebook's"
 
 

@@ -1,10 +1,12 @@
 """An interactive latent explorer: sliders set some coordinates of a code z, the decoder draws
-the image p(x | z) means, and the prior density N(z; 0, I) of the point is shown beside it.
+the means of p(x | z) as an image, and the prior density N(z; 0, I) at z is shown beside it,
+with the share of prior draws that are less dense than z (a density alone has no scale).
 
 The pieces work without a browser, so they can be tested and checked in a notebook:
 
     code_from_sliders(values, coords, base) -> z (1, L)       slider values -> a code
-    decode_point(model, z) -> DecodedPoint(image, log_prior)  one code -> (28, 28) image, log p(z)
+    decode_point(model, z) -> DecodedPoint(image, log_prior, share_less_dense)
+                                                              one code -> (28, 28) image, log p(z)
     image_png(image) -> PNG bytes                             what the Image widget shows
     top_kl_coordinates(model, x, k) -> [l, ...]               which coordinates deserve a slider
     latent_explorer(model, coords, ...) -> ipywidgets.VBox    the widget itself
@@ -22,18 +24,37 @@ import numpy as np
 import torch
 
 from .diagnostics import kl_per_dimension
-from .distributions import log_standard_normal
+from .distributions import LOG_2PI, log_standard_normal
 from .validation import describe, whole_number
 
 
 class DecodedPoint(NamedTuple):
     image: torch.Tensor  # (28, 28) float32 on the CPU: Bernoulli means sigmoid(logits), in [0, 1]
     log_prior: float     # log N(z; 0, I) in nats
+    share_less_dense: float  # P(log p(eps) < log p(z)) for eps ~ N(0, I): see prior_share_less_dense
+
+
+def prior_share_less_dense(z):
+    """The share of prior draws eps ~ N(0, I_L) that are less dense than the code z: 1 at z = 0,
+    falling towards 0 in the tails. z: (L,) or (1, L). log p(eps) < log p(z) exactly when
+    |eps|^2 > |z|^2, and |eps|^2 is chi-squared with L degrees of freedom, so the share is its
+    survival function, the regularized upper incomplete gamma function Q(L/2, |z|^2/2)
+    (in 2-D, exp(-|z|^2 / 2)). A Python float."""
+    z = torch.as_tensor(z).detach().double().reshape(-1)
+    return float(torch.special.gammaincc(torch.tensor(len(z) / 2, dtype=torch.float64), (z**2).sum() / 2))
 
 
 def _latent_dim(model):
     if not callable(getattr(model, "decode", None)) or not hasattr(model, "latent_dim"):
         raise TypeError(f"model must be a VAE (with decode and latent_dim), got {type(model).__name__}")
+    if getattr(model, "likelihood", None) != "bernoulli":
+        # an Autoencoder has no prior and its decode already returns pixels; a Gaussian VAE's
+        # decoder returns means, not logits: either would be drawn wrong without an error
+        raise ValueError(f"the explorer needs a VAE with a Bernoulli decoder (its decode returns logits), "
+                         f"got {type(model).__name__} with likelihood={getattr(model, 'likelihood', None)!r}")
+    if getattr(model, "n_classes", 0):
+        raise ValueError("the explorer draws p(x | z) of an unconditional VAE; this model also needs a "
+                         "class label y (a ConditionalVAE)")
     return model.latent_dim
 
 
@@ -80,9 +101,6 @@ def decode_point(model, z):
     log_prior = log N(z; 0, I) = -1/2 sum_l (log 2 pi + z_l^2), in nats, a Python float
     (computed in float64 from z as given)."""
     L = _latent_dim(model)
-    if getattr(model, "likelihood", "bernoulli") != "bernoulli":
-        raise ValueError(f"decode_point needs a Bernoulli decoder (its outputs are logits), "
-                         f"got likelihood={model.likelihood!r}")
     if not isinstance(z, torch.Tensor) or not z.is_floating_point():
         raise ValueError(f"z must be a float tensor of shape (1, {L}) or ({L},), got {describe(z)}")
     if z.shape not in ((L,), (1, L)):
@@ -94,7 +112,7 @@ def decode_point(model, z):
     logits = model.decode(z.reshape(1, L).to(dtype=weight.dtype, device=weight.device))
     image = torch.sigmoid(logits).reshape(28, 28).float().cpu()
     log_prior = float(log_standard_normal(z.detach().double().cpu().reshape(-1)))
-    return DecodedPoint(image, log_prior)
+    return DecodedPoint(image, log_prior, prior_share_less_dense(z))
 
 
 def image_png(image, scale=8):
@@ -102,7 +120,7 @@ def image_png(image, scale=8):
     digits (cmap gray_r: 0 white, 1 black), each pixel a scale x scale block (nearest neighbour:
     28 pixels are too small to see, and smoothing would invent detail). The PNG is RGB, 8 bits:
     every channel holds round(255 * (1 - image)), so matplotlib.image.imread gives back
-    1 - image within 0.5/255 per pixel, at (28 scale, 28 scale) pixels."""
+    1 - image within 0.5/255 per pixel, at (28 x scale, 28 x scale) pixels."""
     scale = whole_number(scale, "scale")
     image = torch.as_tensor(image).detach().cpu().double()
     if image.shape != (28, 28):
@@ -128,10 +146,15 @@ def top_kl_coordinates(model, x, k):
     return torch.argsort(kl, descending=True, stable=True)[:k].tolist()
 
 
-def _density_html(log_prior, latent_dim):
-    # the prior's peak, at z = 0, for scale: log p(z) is that minus |z|^2 / 2
-    return (f"log p(z) = {log_prior:.3f} nats &nbsp; (p(z) = {math.exp(log_prior):.3g}; "
-            f"the prior's peak, at z = 0: {-0.5 * latent_dim * math.log(2 * math.pi):.3f} nats)")
+def _density_html(point, latent_dim):
+    # A density has no scale of its own: give the peak (z = 0), the typical value of a prior draw
+    # (E log p(eps) = -L/2 (log 2 pi + 1), far below the peak in many dimensions), and the share
+    # of prior draws less dense than this point.
+    peak = -0.5 * latent_dim * LOG_2PI
+    return (f"log p(z) = {point.log_prior:.3f} nats (p(z) = {math.exp(point.log_prior):.3g}); "
+            f"{100 * point.share_less_dense:.1f}% of prior draws are less dense than this point.<br>"
+            f"For scale: the prior's peak, at z = 0, is {peak:.3f} nats; a typical prior draw "
+            f"has {peak - 0.5 * latent_dim:.3f}.")
 
 
 def latent_explorer(model, coords, base=None, value_range=(-3.0, 3.0), step=0.05, scale=8):
@@ -157,9 +180,12 @@ def latent_explorer(model, coords, base=None, value_range=(-3.0, 3.0), step=0.05
     base = torch.zeros(L) if base is None else torch.as_tensor(base).detach().cpu().reshape(-1)
     if base.shape != (L,) or not base.is_floating_point() or not torch.isfinite(base).all():
         raise ValueError(f"base must be a finite float code of shape ({L},), got {describe(base)}")
+    step = float(step)
     low, high = (float(v) for v in value_range)
     if not (math.isfinite(low) and math.isfinite(high) and low < high):
         raise ValueError(f"value_range must be (low, high) with low < high, got {describe(value_range)}")
+    if not (math.isfinite(step) and 0 < step <= high - low):
+        raise ValueError(f"step must be a positive number no larger than the range {high - low}, got {step}")
     outside = [c for c in coords if not low <= base[c].item() <= high]
     if outside:
         # a slider would silently clamp its start value, and the first image would not be base's
@@ -180,7 +206,7 @@ def latent_explorer(model, coords, base=None, value_range=(-3.0, 3.0), step=0.05
         box.z = code_from_sliders([s.value for s in sliders], coords, base)
         box.point = decode_point(model, box.z)
         image.value = image_png(box.point.image, scale)
-        density.value = _density_html(box.point.log_prior, L)
+        density.value = _density_html(box.point, L)
 
     for s in sliders:
         s.observe(update, names="value")
