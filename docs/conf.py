@@ -16,6 +16,9 @@ extensions = [
 nb_execution_mode = "off"
 myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_heading_anchors = 3
+# Only the exercises' solutions are folded (scripts/build_site.py): say so on the fold.
+nb_code_prompt_show = "Show the solution"
+nb_code_prompt_hide = "Hide the solution"
 # Lessons write some prose from measured numbers (display(Markdown(...))): render those outputs
 # with the same MyST syntax as the cells, math included (the default, CommonMark, shows raw $).
 nb_render_markdown_format = "myst"
