@@ -3,6 +3,10 @@
     python benchmarks/vae_mnist.py recipe      # (a) the PyTorch example's recipe, 10 epochs
     python benchmarks/vae_mnist.py quality --epochs 30 --k 5000   # (b) IWAE-5000, dynamic binarization, active units
     python benchmarks/vae_mnist.py throughput  # (c) images/s; data-pipeline overhead
+    python benchmarks/vae_mnist.py roofline    # GEMM-only times of (a) and (b), no training
+
+(a) and (b) also print each time beside its GEMM-only time, measured in the same run: the
+roofline ratio (benchmarks/roofline.py), which is the figure to compare across machines.
 
 Reads the full files from $VAE_LESSONS_DATA (or --data-root); uses a GPU when present. (a) and
 (b) run `python -m vae_lessons train/evaluate`, the same code a user runs, in runs/benchmarks/.
@@ -18,6 +22,7 @@ from pathlib import Path
 import torch
 
 from common import machine
+from roofline import ProductTimer, flops_iwae, gemm_iwae_seconds, gemm_train_epoch_seconds
 from vae_lessons import data
 from vae_lessons.models import VAE
 from vae_lessons.objectives import vae_loss
@@ -44,8 +49,11 @@ def recipe(args):
     cli("train", "--dataset", "mnist", "--data-root", args.data_root, "--dims", "784-400-20", "--binarize", "none",
         "--epochs", 10, "--batch-size", 128, "--lr", "1e-3", "--seed", 1, "--out", run, "--no-progress")
     s = json.loads((run / "summary.json").read_text())
+    epoch = s["seconds"] / s["epochs"]
+    gemm = gemm_train_epoch_seconds(VAE((784, 400, 20)), s["train_images"], 128)
     print(f"\n(a) test loss {-s['test_elbo_nats']:.2f} ± {s['test_elbo_se']:.2f} nats per image (BCE + KL on grey pixels, "
-          f"one sampled z; the example reports about 105.6); {s['seconds'] / s['epochs']:.1f} s per epoch on {machine()}")
+          f"one sampled z; the example reports about 105.6); {epoch:.2f} s per epoch on {machine()}")
+    print(f"    roofline: GEMM-only epoch {gemm:.2f} s; training epoch / GEMM-only = {epoch / gemm:.2f}")
 
 
 def quality(args):
@@ -61,9 +69,29 @@ def quality(args):
     print(f"\n(b) {args.epochs} epochs ({minutes:.1f} min of training): test IWAE-{args.k} {e['iwae_nats']:.2f} ± "
           f"{e['iwae_se']:.2f} nats, ELBO {e['elbo_nats']:.2f} (test set binarized once, seed 0; {e['test_images']} images;"
           f" evaluation {e['seconds'] / 60:.1f} min). Burda et al. 2015: -86.76 after 3,280 epochs. {machine()}")
+    model, timer = VAE((784, 200, 200, 50), activation="tanh"), ProductTimer()
+    gemm_epoch = gemm_train_epoch_seconds(model, 60_000, 100, timer=timer)
+    gemm_eval = gemm_iwae_seconds(model, e["test_images"], args.k, timer=timer)
+    epoch = json.loads((run / "summary.json").read_text())["seconds"] / args.epochs
+    print(f"    roofline: training epoch {epoch:.2f} s / GEMM-only {gemm_epoch:.2f} s = {epoch / gemm_epoch:.2f}; "
+          f"evaluation {e['seconds']:.0f} s / GEMM-only {gemm_eval:.0f} s = {e['seconds'] / gemm_eval:.2f} "
+          f"({flops_iwae(model, e['test_images'], args.k) / 1e12:.1f} TFLOP in the decoder's products)")
     print(f"    active units: {e['active_units']} of {len(e['active_unit_variances'])} (Burda et al.'s statistic: "
           f"variance of the encoder mean over the {e['test_images']} test images > {e['active_unit_threshold']}). "
           f"{BURDA_ACTIVE_UNITS}")
+
+
+def roofline(args):
+    """The GEMM-only times of (a) and (b), without training: what the products alone cost here."""
+    timer = ProductTimer()
+    a = gemm_train_epoch_seconds(VAE((784, 400, 20)), 60_000, 128, timer=timer)
+    model = VAE((784, 200, 200, 50), activation="tanh")
+    b = gemm_train_epoch_seconds(model, 60_000, 100, timer=timer)
+    b_eval = gemm_iwae_seconds(model, 10_000, args.k, timer=timer)
+    tflop = flops_iwae(model, 10_000, args.k) / 1e12
+    print(f"\nroofline: GEMM-only times on {machine()}: (a) 784-400-20, batch 128: {a:.2f} s per epoch; "
+          f"(b) 784-200-200-50, batch 100: {b:.2f} s per epoch, IWAE-{args.k} on 10,000 test images {b_eval:.0f} s "
+          f"({tflop:.1f} TFLOP, {tflop * 1e3 / b_eval:.0f} GFLOP/s)")
 
 
 def throughput(args):
@@ -118,11 +146,11 @@ def throughput(args):
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("which", choices=("recipe", "quality", "throughput"))
+    parser.add_argument("which", choices=("recipe", "quality", "throughput", "roofline"))
     parser.add_argument("--data-root", default=os.environ.get("VAE_LESSONS_DATA"))
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--k", type=int, default=5000)
     args = parser.parse_args()
-    if not args.data_root:
+    if not args.data_root and args.which != "roofline":
         sys.exit("set $VAE_LESSONS_DATA or pass --data-root: the folder holding mnist/")
-    {"recipe": recipe, "quality": quality, "throughput": throughput}[args.which](args)
+    {"recipe": recipe, "quality": quality, "throughput": throughput, "roofline": roofline}[args.which](args)
