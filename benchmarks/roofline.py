@@ -22,9 +22,9 @@ def linear_shapes(module):
 
 
 class ProductTimer:
-    """Best-of-`repeat` seconds of torch.mm for (m, k) @ (k, n), cached per shape."""
+    """Best-of-`repeat` seconds (the least disturbed by other work) of torch.mm for (m, k) @ (k, n), cached per shape."""
 
-    def __init__(self, device="cpu", repeat=3):
+    def __init__(self, device="cpu", repeat=7):
         self.device, self.repeat, self.cache = torch.device(device), repeat, {}
 
     def __call__(self, m, k, n):
