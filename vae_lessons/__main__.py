@@ -6,9 +6,15 @@ line as anywhere else (the package's __init__ imports nothing heavy, so this cod
 import sys
 
 try:
+    from .allocator import keep_freed_memory
     from .cli import main
 except KeyboardInterrupt:
     print("vae_lessons: interrupted: while starting; nothing was done", file=sys.stderr)
     sys.exit(130)
+
+if sys.argv[1:2] == ["evaluate"]:
+    # thousands of large chunks of importance samples: reuse freed memory instead of faulting in
+    # fresh pages for each (allocator.py). Here, not in cli.main, which tests call in-process.
+    keep_freed_memory()
 
 sys.exit(main())
