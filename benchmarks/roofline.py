@@ -15,6 +15,8 @@ import time
 import torch
 from torch import nn
 
+from vae_lessons.objectives import default_chunk
+
 
 def linear_shapes(module):
     """(in, out) of every nn.Linear in module, in order."""
@@ -82,7 +84,7 @@ def gemm_iwae_seconds(model, n_images, k, batch=100, chunk=None, timer=None):
     encoder, decoder = linear_shapes(model.encoder), linear_shapes(model.decoder)
     seconds = 0.0
     for b in batch_sizes(n_images, batch):
-        c = chunk or max(1, (1 << 24) // (b * model.dims[0]))
+        c = chunk or default_chunk(b, model.dims[0])
         seconds += forward_seconds(timer, encoder, b)
         seconds += sum(forward_seconds(timer, decoder, b * n) for n in batch_sizes(k, c))
     return seconds

@@ -29,6 +29,16 @@ from vae_lessons.objectives import vae_loss
 from vae_lessons.training import default_device, train
 
 OUT = Path("runs/benchmarks")
+
+
+def recipe_model():
+    """(a)'s architecture, as the CLI builds it from --dims 784-400-20 (ReLU)."""
+    return VAE((784, 400, 20))
+
+
+def quality_model():
+    """(b)'s architecture, as the CLI builds it from --dims 784-200-200-50 --activation tanh."""
+    return VAE((784, 200, 200, 50), activation="tanh")
 # Burda et al. (2015), arXiv:1509.00519: active units of their VAE with one stochastic layer (50 units), k = 1,
 # on MNIST. Their figure is not printed because it could not be checked against the paper here. How they
 # measured it is from their code (github.com/yburda/iwae, iwae.py, get_units_variances): the variance (np.var)
@@ -50,7 +60,7 @@ def recipe(args):
         "--epochs", 10, "--batch-size", 128, "--lr", "1e-3", "--seed", 1, "--out", run, "--no-progress")
     s = json.loads((run / "summary.json").read_text())
     epoch = s["seconds"] / s["epochs"]
-    gemm = gemm_train_epoch_seconds(VAE((784, 400, 20)), s["train_images"], 128)
+    gemm = gemm_train_epoch_seconds(recipe_model(), s["train_images"], 128)
     print(f"\n(a) test loss {-s['test_elbo_nats']:.2f} ± {s['test_elbo_se']:.2f} nats per image (BCE + KL on grey pixels, "
           f"one sampled z; the example reports about 105.6); {epoch:.2f} s per epoch on {machine()}")
     print(f"    roofline: GEMM-only epoch {gemm:.2f} s; training epoch / GEMM-only = {epoch / gemm:.2f}")
@@ -69,7 +79,7 @@ def quality(args):
     print(f"\n(b) {args.epochs} epochs ({minutes:.1f} min of training): test IWAE-{args.k} {e['iwae_nats']:.2f} ± "
           f"{e['iwae_se']:.2f} nats, ELBO {e['elbo_nats']:.2f} (test set binarized once, seed 0; {e['test_images']} images;"
           f" evaluation {e['seconds'] / 60:.1f} min). Burda et al. 2015: -86.76 after 3,280 epochs. {machine()}")
-    model, timer = VAE((784, 200, 200, 50), activation="tanh"), ProductTimer()
+    model, timer = quality_model(), ProductTimer()
     gemm_epoch = gemm_train_epoch_seconds(model, 60_000, 100, timer=timer)
     gemm_eval = gemm_iwae_seconds(model, e["test_images"], args.k, timer=timer)
     epoch = json.loads((run / "summary.json").read_text())["seconds"] / args.epochs
@@ -84,8 +94,8 @@ def quality(args):
 def roofline(args):
     """The GEMM-only times of (a) and (b), without training: what the products alone cost here."""
     timer = ProductTimer()
-    a = gemm_train_epoch_seconds(VAE((784, 400, 20)), 60_000, 128, timer=timer)
-    model = VAE((784, 200, 200, 50), activation="tanh")
+    a = gemm_train_epoch_seconds(recipe_model(), 60_000, 128, timer=timer)
+    model = quality_model()
     b = gemm_train_epoch_seconds(model, 60_000, 100, timer=timer)
     b_eval = gemm_iwae_seconds(model, 10_000, args.k, timer=timer)
     tflop = flops_iwae(model, 10_000, args.k) / 1e12

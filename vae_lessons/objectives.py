@@ -138,6 +138,12 @@ def log_mean_exp(a, dim=0):
 
 
 @torch.no_grad()
+def default_chunk(n_images, dims):
+    """iwae_bound's samples per chunk for a batch of n_images of dims numbers each: about 2^24
+    numbers per chunk (benchmarks/roofline.py times the products at these shapes)."""
+    return max(1, (1 << 24) // (n_images * dims))
+
+
 def iwae_bound(model, x, k, *, chunk=None, generator=None, y=None):
     """The importance-weighted bound (Burda et al. 2015, eq. 8), per image (N,), in nats:
 
@@ -156,7 +162,7 @@ def iwae_bound(model, x, k, *, chunk=None, generator=None, y=None):
     labels = label_arguments(model, y)
     x = flatten_images(x, model.dims[0])
     mu, logvar = model.encode(x, *labels)
-    chunk = chunk or max(1, (1 << 24) // (x.shape[0] * x.shape[1]))
+    chunk = chunk or default_chunk(x.shape[0], x.shape[1])
     total = torch.full((x.shape[0],), -math.inf, dtype=mu.dtype, device=mu.device)
     for start in range(0, k, chunk):
         n = min(chunk, k - start)
