@@ -92,14 +92,19 @@ def browser():
         yield b
 
 
-# Done: the kernel idle, nothing queued ([*]), and every code cell numbered, or an error shown
-# (Run All stops at a cell that raises; the checks on the saved notebook then name it).
-RUN_FINISHED = """() => {
+# Every code cell of the lesson is on the page (n of them, counted in the file): until then an
+# empty or partial list of prompts would pass for "all numbered". The lab attaches every cell
+# (windowing mode contentVisibility), but on a cold start not all at once.
+ALL_CELLS_SHOWN = """(n) => document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt').length === n"""
+# Done: all n code cells shown, the kernel idle, nothing queued ([*]), and every code cell
+# numbered, or an error shown (Run All stops at a cell that raises; the checks on the saved
+# notebook then name it).
+RUN_FINISHED = """(n) => {
   const idle = document.querySelector(".jp-Notebook-ExecutionIndicator[data-status='idle']");
   const prompts = Array.from(document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt'));
   const numbered = prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
   const error = document.querySelector('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]');
-  return idle && !prompts.some(p => p.textContent.includes('*')) && (numbered || error);
+  return idle && prompts.length === n && !prompts.some(p => p.textContent.includes('*')) && (numbered || error);
 }"""
 NOTEBOOK_STATE = """() => ({
   status: (document.querySelector('.jp-Notebook-ExecutionIndicator') || {}).outerHTML,
@@ -116,11 +121,16 @@ def run_all_cells(browser, url, folder, name):
     # A workspace of its own, reset: only this lesson open, whatever an earlier page left open.
     page.goto(f"{url}/lab/workspaces/{name}/tree/{name}.ipynb?token={TOKEN}&reset")
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+    n_code = sum(c.cell_type == "code" for c in nbformat.read(folder / f"{name}.ipynb", as_version=4).cells)
+    try:
+        page.wait_for_function(ALL_CELLS_SHOWN, arg=n_code, timeout=120_000, polling=500)
+    except PlaywrightTimeout:
+        pytest.fail(f"{name}: the lab did not show its {n_code} code cells: {page.evaluate(NOTEBOOK_STATE)}")
     # Clear the committed outputs first, so that a numbered prompt means "ran here".
     menu(page, "Edit", "Clear Outputs of All Cells")
     menu(page, "Run", "Run All Cells")
     try:
-        page.wait_for_function(RUN_FINISHED, timeout=RUN_TIMEOUT_MS, polling=1000)
+        page.wait_for_function(RUN_FINISHED, arg=n_code, timeout=RUN_TIMEOUT_MS, polling=1000)
     except PlaywrightTimeout:
         pytest.fail(f"{name} did not finish in the lab: {page.evaluate(NOTEBOOK_STATE)}")
     written = (folder / f"{name}.ipynb").stat().st_mtime_ns
