@@ -1,6 +1,6 @@
 """Checkpoints: what is written comes back exactly (of a conditional or convolutional run too);
 writes are durable (fsync, rename, fsync of the folder); a hash catches any change; JSON never
-holds a NaN; a format-2, 3 or 4 checkpoint continues as the same run; and a fuzz test: no crafted
+holds a NaN; a format-2, 3, 4 or 5 checkpoint, or one of the unfused Adam, continues as the same run; and a fuzz test: no crafted
 checkpoint reaches a traceback or runs code."""
 import copy
 import json
@@ -13,7 +13,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vae_lessons import checkpoint
+from vae_lessons import checkpoint, options
 from vae_lessons.checkpoint import RunFileError
 from vae_lessons.cli import main
 from vae_lessons.options import build_vae, make_optimizer, new_config
@@ -129,14 +129,17 @@ def older(good, version):
     return checkpoint.seal(old)
 
 
-def test_format_2_3_and_4_checkpoints_are_read_with_the_later_options_off_and_continue_exactly(valid, tmp_path):
+def test_older_formats_are_read_with_the_later_options_off_and_continue_exactly(valid, tmp_path):
     """Format 2 came before --kl-warmup and --free-bits, format 3 before --conditional, format 4
-    before --arch: their runs used none of them (an MLP VAE), so the defaults describe them;
-    `evaluate` reads them, and a --resume goes on as the same run (and writes format 5)."""
+    before --arch, format 5 before --lr-schedule: their runs used none of them (an MLP VAE, a
+    constant rate), so the defaults describe them; `evaluate` reads them, and a --resume goes on
+    as the same run (and writes format 6)."""
     good, _ = valid
     assert "kl_warmup" not in older(good, 2)["config"] and "conditional" not in older(good, 3)["config"]
     assert "arch" not in older(good, 4)["config"] and good["config"]["arch"] == "mlp"
-    runs = {"format 2": older(good, 2), "format 3": older(good, 3), "format 4": older(good, 4), "format 5": good}
+    assert "lr_schedule" not in older(good, 5)["config"] and good["config"]["lr_schedule"] == "constant"
+    runs = {"format 2": older(good, 2), "format 3": older(good, 3), "format 4": older(good, 4),
+            "format 5": older(good, 5), "format 6": good}
     for name, ckpt in runs.items():
         folder = tmp_path / name.replace(" ", "")
         folder.mkdir()
@@ -150,10 +153,58 @@ def test_format_2_3_and_4_checkpoints_are_read_with_the_later_options_off_and_co
         assert main(["train", "--out", str(folder), "--resume", "--epochs", "3", "--no-progress"]) == 0
         runs[name] = torch.load(folder / "checkpoint.pt", weights_only=True)
     first, *others = runs.values()
-    assert first["format"] == checkpoint.FORMAT == 5 and all(o["format"] == 5 for o in others)
+    assert first["format"] == checkpoint.FORMAT == 6 and all(o["format"] == 6 for o in others)
     for other in others:
         assert other["config"] == first["config"] and other["history"] == first["history"]
         assert all(torch.equal(first["model"][k], other["model"][k]) for k in first["model"])
+
+
+def unfused(ckpt):
+    """ckpt as the unfused Adam (torch's default before training.adam) saved it, sealed anew."""
+    old = copy.deepcopy(dict(ckpt))
+    for group in old["optimizer"]["param_groups"]:
+        group["fused"] = None
+    return checkpoint.seal(old)
+
+
+def test_a_run_of_the_unfused_adam_is_continued_by_it_and_a_fused_one_by_the_fused(valid, tmp_path):
+    """The `fused` flag says which kernel computed Adam's steps. Both flags this course wrote load,
+    restore() keeps the stored one (so a run goes on as it was trained), and any other is refused."""
+    good, _ = valid
+    assert all(g["fused"] is True for g in good["optimizer"]["param_groups"])  # training.adam on the CPU
+    for ckpt, flag in ((good, True), (unfused(good), None)):
+        loaded = checkpoint.load(save_in(tmp_path / str(flag), ckpt))
+        model = build_vae(loaded["config"])
+        optimizer = make_optimizer(model, loaded["config"])
+        assert optimizer.param_groups[0]["fused"] is True  # a new optimizer is fused ...
+        checkpoint.restore(loaded, model, optimizer)
+        assert all(g["fused"] is flag for g in optimizer.param_groups)  # ... until it takes the run's flag
+    crafted = copy.deepcopy(dict(good))
+    crafted["optimizer"]["param_groups"][0]["fused"] = "yes"
+    with pytest.raises(RunFileError, match="optimizer.param_groups.0.fused: 'yes'"):
+        checkpoint.load(save_in(tmp_path / "crafted", checkpoint.seal(crafted)))
+
+
+def test_an_unfused_adam_continues_bit_for_bit_as_if_never_stopped(tmp_path, monkeypatch):
+    """A run of the unfused Adam (as trained before training.adam), resumed after epoch 1 by
+    today's trainer, ends where the same run in one go ends, bit for bit: restore keeps its flag.
+    (The fused kernel rounds differently: the same run resumed by it would not match.)"""
+    args = ["--dims", "784-8-2", "--batch-size", "500", "--no-progress"]
+    with monkeypatch.context() as m:
+        m.setattr(options, "adam", lambda params, lr: torch.optim.Adam(params, lr=lr))
+        assert main(["train", *args, "--epochs", "1", "--out", str(tmp_path / "a")]) == 0
+        assert main(["train", *args, "--epochs", "2", "--out", str(tmp_path / "b")]) == 0
+    assert main(["train", "--out", str(tmp_path / "a"), "--resume", "--epochs", "2", "--no-progress"]) == 0
+    resumed, whole = (torch.load(tmp_path / r / "checkpoint.pt", weights_only=True) for r in "ab")
+    assert resumed["optimizer"]["param_groups"][0]["fused"] is None
+    assert resumed["history"] == whole["history"]
+    assert all(torch.equal(resumed["model"][k], whole["model"][k]) for k in whole["model"])
+
+
+def save_in(folder, ckpt):
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(ckpt, folder / "checkpoint.pt")
+    return folder / "checkpoint.pt"
 
 
 @pytest.mark.parametrize("bad, where", [({"elbo": math.nan}, "elbo is nan"),

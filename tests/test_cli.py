@@ -21,7 +21,8 @@ from vae_lessons.cli import test_images as images_of_run  # (a test_ name pytest
 from vae_lessons.cli import test_set as labelled_images_of_run
 from vae_lessons.models import ConditionalVAE, ConvVAE
 from vae_lessons.objectives import elbo, kl_weight
-from vae_lessons.options import build_vae
+from vae_lessons.options import PRESETS, build_vae, new_config
+from vae_lessons.schedules import one_cycle_lr
 
 from helpers import run_main
 
@@ -174,7 +175,7 @@ def test_conv_train_resume_and_evaluate(tmp_path, capsys, monkeypatch):
 
     run = tmp_path / "resumed"
     ckpt = checkpoint.load(run / "checkpoint.pt")
-    assert ckpt["format"] == 5 and ckpt["config"]["arch"] == "conv" and ckpt["config"]["dims"] == [784, 4]
+    assert ckpt["format"] == 6 and ckpt["config"]["arch"] == "conv" and ckpt["config"]["dims"] == [784, 4]
     summary = json.loads((run / "summary.json").read_text())
     assert summary["config"]["arch"] == "conv" and summary["train_images"] == 500 and summary["test_images"] == 200
     capsys.readouterr()
@@ -251,3 +252,43 @@ def test_ctrl_c_before_training_ends_in_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(cli, "load_split", ctrl_c)  # while the data loads
     assert cli.main(["train", "--out", str(tmp_path / "run"), "--no-progress"]) == 130
     assert capsys.readouterr().err == "vae_lessons: interrupted: nothing was written\n"
+
+
+def test_one_cycle_run_interrupted_and_resumed_is_the_uninterrupted_run_bit_for_bit(tmp_path, monkeypatch):
+    cycle = ["--lr-schedule", "one-cycle", "--lr", "3e-3", *SMALL]  # 20 steps per epoch, 60 in 3 epochs
+    assert run_main(["train", *cycle, "--epochs", 3, "--out", tmp_path / "straight"])[0] == 0
+    real_save = checkpoint.save
+
+    def save_then_ctrl_c(payload, path):  # a Ctrl-C just after epoch 1's checkpoint is written
+        real_save(payload, path)
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(checkpoint, "save", save_then_ctrl_c)
+        assert run_main(["train", *cycle, "--epochs", 3, "--out", tmp_path / "resumed"])[0] == 130
+    assert len(weights(tmp_path / "resumed")[1]) == 1
+    code, err = run_main(["train", "--out", tmp_path / "resumed", "--resume", "--epochs", 5])
+    assert code == 2 and "the run's one-cycle schedule spans its 3 epochs" in err
+    assert run_main(["train", "--out", tmp_path / "resumed", "--resume"])[0] == 0
+    (w1, h1), (w2, h2) = weights(tmp_path / "straight"), weights(tmp_path / "resumed")
+    assert h1 == h2 and all(torch.equal(w1[k], w2[k]) for k in w1)
+    last = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)["optimizer"]["param_groups"][0]["lr"]
+    assert last == one_cycle_lr(59, 60, 3e-3) == pytest.approx(3e-3 / 250_000)  # the schedule's last step
+    assert run_main(["train", *SMALL, "--lr", "3e-3", "--epochs", 1, "--out", tmp_path / "flat"])[0] == 0
+    assert weights(tmp_path / "flat")[1][0] != h1[0]  # the schedule changed the run
+
+
+def test_a_preset_is_its_options_and_any_option_given_overrides_it(tmp_path, capsys):
+    out = tmp_path / "q"
+    code, err = run_main(["train", "--preset", "quality", "--dataset", "mnist-subset", "--epochs", 1, "--batch-size",
+                             500, "--out", out, "--no-progress"])
+    assert code == 0, err
+    config = checkpoint.load(out / "checkpoint.pt")["config"]
+    assert config == new_config({**PRESETS["quality"], "dataset": "mnist-subset", "epochs": 1, "batch_size": 500})
+    assert config["dims"] == [784, 200, 200, 50] and config["lr_schedule"] == "one-cycle"
+    code, err = run_main(["train", "--preset", "quality", "--out", out, "--resume"])
+    assert code == 2 and "--preset with --resume" in err
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert "quality = --dataset mnist --dims 784-200-200-50 --activation tanh" in " ".join(capsys.readouterr().out.split())

@@ -172,7 +172,7 @@ CHECKPOINTS = {  # name: (what to do to a valid checkpoint, the line it must giv
     "an extra entry": (at(("extra",), 1), "not a vae_lessons checkpoint: unexpected entry 'extra'"),
     "format 1 (before the hash)": (lambda c: drop("sha256")(drop("format")(c)),
                                    "written by an earlier vae_lessons (format 1, without a SHA-256"),
-    "format 6": (at(("format",), 6), "checkpoint format 6; this vae_lessons reads formats 2 to 5"),
+    "format 7": (at(("format",), 7), "checkpoint format 7; this vae_lessons reads formats 2 to 6"),
     "format 2 with the options of format 3": (at(("format",), 2),
                                               "config: option 'kl_warmup' in a format-2 checkpoint, which had no "
                                               "such option"),
@@ -184,13 +184,28 @@ CHECKPOINTS = {  # name: (what to do to a valid checkpoint, the line it must giv
                                              "such option"),
     "format 2 without an option it had": (lambda c: at(("format",), 2)(drop("config", "beta")(
         drop("config", "kl_warmup")(drop("config", "free_bits")(drop("config", "conditional")(
-            drop("config", "arch")(c)))))), "config: no beta"),
+            drop("config", "arch")(drop("config", "lr_schedule")(c))))))), "config: no beta"),
     "format 3 without an option it had": (lambda c: at(("format",), 3)(drop("config", "conditional")(
-        drop("config", "arch")(drop("config", "free_bits")(c)))), "config: no free_bits"),
+        drop("config", "arch")(drop("config", "free_bits")(drop("config", "lr_schedule")(c))))), "config: no free_bits"),
     "format 4 without an option it had": (lambda c: at(("format",), 4)(drop("config", "arch")(
-        drop("config", "conditional")(c))), "config: no conditional"),
-    "format 5 without conditional": (drop("config", "conditional"), "config: no conditional"),
-    "format 5 without arch": (drop("config", "arch"), "config: no arch"),
+        drop("config", "conditional")(drop("config", "lr_schedule")(c)))), "config: no conditional"),
+    "format 5 with the option of format 6": (at(("format",), 5),
+                                             "config: option 'lr_schedule' in a format-5 checkpoint, which had no "
+                                             "such option"),
+    "format 5 without an option it had": (lambda c: at(("format",), 5)(drop("config", "lr_schedule")(
+        drop("config", "arch")(c))), "config: no arch"),
+    "format 6 without conditional": (drop("config", "conditional"), "config: no conditional"),
+    "format 6 without arch": (drop("config", "arch"), "config: no arch"),
+    "format 6 without lr_schedule": (drop("config", "lr_schedule"), "config: no lr_schedule"),
+    "config lr_schedule cosine": (at(("config", "lr_schedule"), "cosine"),
+                                  "config: lr_schedule: invalid choice: 'cosine' (choose from constant, one-cycle)"),
+    "a constant-rate run with another rate stored": (at(("optimizer", "param_groups", 0, "lr"), 0.5),
+                                                     "optimizer.param_groups.0.lr: 0.5, but Adam for the architecture "
+                                                     "784-8-2 has 0.001"),
+    "a one-cycle run with a rate above its peak": (lambda c: at(("optimizer", "param_groups", 0, "lr"), 0.5)(
+        at(("config", "lr_schedule"), "one-cycle")(c)), "optimizer.param_groups.0.lr: 0.5, but Adam"),
+    "Adam's fused flag False": (at(("optimizer", "param_groups", 0, "fused"), False),
+                                "optimizer.param_groups.0.fused: False, but Adam for the architecture 784-8-2 has None"),
     "config arch cnn": (at(("config", "arch"), "cnn"), "config: arch: invalid choice: 'cnn' (choose from mlp, conv)"),
     "config arch conv with hidden sizes": (at(("config", "arch"), "conv"),
                                            "config: --arch conv takes --dims 784-L, the code size L only"),

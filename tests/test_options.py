@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from vae_lessons.models import VAE, ConditionalVAE, ConvVAE
-from vae_lessons.options import OPTIONS, TrainingLoss, build_vae, check_config, new_config, resumed_config
+from vae_lessons.options import (OPTIONS, PRESETS, TrainingLoss, build_vae, check_config, learning_rate, new_config,
+                                 resumed_config)
+from vae_lessons.schedules import one_cycle_lr
 
 
 def test_every_default_passes_its_own_check_and_shows_in_help():
@@ -100,3 +102,24 @@ def test_arch_conv_refuses_hidden_sizes_labels_and_huge_codes_in_a_config_too():
     with pytest.raises(ValueError, match=r"--arch mlp \(the run has conv\)"):
         resumed_config(config, {"arch": "mlp"})
     assert resumed_config(config, {"arch": "conv", "epochs": 12}) == {**config, "epochs": 12}
+
+
+def test_lr_schedule_is_stored_and_a_one_cycle_run_cannot_be_stretched_on_resume():
+    assert new_config({})["lr_schedule"] == "constant" and learning_rate(new_config({}), 10) is None
+    config = new_config({"lr_schedule": "one-cycle", "lr": 3e-3, "epochs": 4})
+    rate = learning_rate(config, 10)  # 4 epochs of 10 steps: 40 steps in all
+    assert [rate(s) for s in (0, 39)] == [one_cycle_lr(0, 40, 3e-3), one_cycle_lr(39, 40, 3e-3)]
+    assert resumed_config(config, {"epochs": 4}) == config
+    with pytest.raises(ValueError, match="--epochs 6: the run's one-cycle schedule spans its 4 epochs"):
+        resumed_config(config, {"epochs": 6})
+    with pytest.raises(ValueError, match=r"invalid choice: 'cosine' \(choose from constant, one-cycle\)"):
+        new_config({"lr_schedule": "cosine"})
+
+
+def test_each_preset_is_a_valid_set_of_options():
+    for name, preset in PRESETS.items():
+        config = new_config(preset)
+        assert {k: config[k] for k in preset} == preset, name
+    quality = new_config(PRESETS["quality"])
+    assert quality["dataset"] == "mnist" and quality["binarize"] == "dynamic" and quality["lr_schedule"] == "one-cycle"
+    assert VAE.size(quality["dims"]) == 2 * (784 * 200 + 200 * 200 + 200) + 200 * 100 + 100 + 50 * 200 + 200 + 200 + 784

@@ -7,7 +7,7 @@ import torch
 
 from vae_lessons.models import VAE, Autoencoder
 from vae_lessons.objectives import ae_loss, vae_loss
-from vae_lessons.training import NonFiniteLossError, default_device, seed_everything, train
+from vae_lessons.training import NonFiniteLossError, adam, default_device, seed_everything, train
 
 
 def data(n=512, seed=0):
@@ -163,3 +163,46 @@ def test_history_repr_is_one_short_line():
     from vae_lessons.training import History
     h = History(records=[{"loss": 3.0 + i, "kl": 1.0} for i in range(500)])
     assert repr(h) == "History(500 epochs: loss 502, kl 1)" and repr(History()) == "History(0 epochs: no epochs)"
+
+
+def test_adam_is_torchs_adam_fused_where_torch_can_and_the_same_update_up_to_rounding():
+    torch.manual_seed(0)
+    model = VAE((784, 16, 2))
+    fused = adam(model.parameters(), 1e-3)
+    assert isinstance(fused, torch.optim.Adam) and fused.param_groups[0]["fused"] is True
+    assert fused.param_groups[0]["lr"] == 1e-3 and fused.param_groups[0]["betas"] == (0.9, 0.999)
+    with torch.device("meta"):  # checkpoint.py's templates: no fused kernel there, torch's default
+        assert adam(VAE((784, 16, 2)).parameters(), 1e-3).param_groups[0]["fused"] is None
+    # ten steps of each kernel from the same start, on the same gradients: the same weights to float32 rounding
+    twin = VAE((784, 16, 2))
+    twin.load_state_dict(model.state_dict())
+    plain = torch.optim.Adam(twin.parameters(), lr=1e-3)
+    start, g = params(model).clone(), torch.Generator().manual_seed(1)
+    for _ in range(10):
+        grads = [torch.randn(p.shape, generator=g) for p in model.parameters()]
+        for net, opt in ((model, fused), (twin, plain)):
+            for p, grad in zip(net.parameters(), grads):
+                p.grad = grad.clone()
+            opt.step()
+    assert (params(model) - start).abs().max() > 5e-3  # the steps did something (ten steps of about lr each)
+    assert torch.allclose(params(model), params(twin), rtol=0, atol=1e-6)
+
+
+def test_lr_at_sets_each_steps_rate_counted_over_the_whole_run():
+    seen = []
+
+    class Spy(torch.optim.SGD):
+        def step(self, closure=None):
+            seen.append(self.param_groups[0]["lr"])
+            return super().step(closure)
+
+    torch.manual_seed(0)
+    model = VAE((784, 16, 2))
+    optimizer = Spy(model.parameters(), lr=0.5)
+    history = train(model, data(), vae_loss, epochs=2, batch_size=128, optimizer=optimizer, progress=False,
+                    lr_at=lambda step: 1e-3 * (step + 1))
+    train(model, data(), vae_loss, epochs=1, batch_size=128, optimizer=optimizer, progress=False, history=history,
+          order=torch.Generator().manual_seed(0), lr_at=lambda step: 1e-3 * (step + 1))  # a resumed run: steps 8 to 11
+    assert seen == pytest.approx([1e-3 * (s + 1) for s in range(12)], rel=1e-12)
+    with pytest.raises(TypeError, match="lr_at must be a function of the step, or None, got float"):
+        train(model, data(), vae_loss, epochs=1, lr_at=0.1, progress=False)

@@ -12,9 +12,10 @@ except KeyboardInterrupt:
     print("vae_lessons: interrupted: while starting; nothing was done", file=sys.stderr)
     sys.exit(130)
 
-if sys.argv[1:2] == ["evaluate"]:
-    # thousands of large chunks of importance samples: reuse freed memory instead of faulting in
-    # fresh pages for each (allocator.py). Here, not in cli.main, which tests call in-process.
+if sys.argv[1:2] in (["train"], ["evaluate"]):
+    # thousands of steps or chunks of importance samples, each allocating and freeing the same
+    # large tensors: reuse freed memory instead of faulting in fresh pages each time (allocator.py).
+    # Here, not in cli.main, which tests call in-process.
     keep_freed_memory()
 
 sys.exit(main())

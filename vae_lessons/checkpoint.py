@@ -1,9 +1,9 @@
 """A training run's files: OUT/checkpoint.pt and its JSON summaries, written so that a kill or a
 power cut never leaves a broken one, and read so that a corrupted or crafted one ends in one line.
 
-A checkpoint (format 5) is a dict:
+A checkpoint (format 6) is a dict:
 
-    format     5
+    format     6
     config     every option of the run (vae_lessons.options), checked as the command line checks it
     model      the state dict of the VAE (a ConditionalVAE when the config says conditional, a
                ConvVAE when its arch is conv)
@@ -20,11 +20,11 @@ every part is checked against what the config describes, before any model is bui
 options, each tensor's dtype and shape (from a model and optimizer built on the meta device,
 which allocates nothing), finiteness, the RNG states, and last the hash.
 
-Formats 2 (before --kl-warmup and --free-bits), 3 (before --conditional) and 4 (before --arch)
-are read too: a run of an older format was trained without the options added since, so its
-config gets their defaults (no warm-up, no free bits, not conditional, arch mlp), which is what
-they describe; a --resume of such a run continues it exactly and writes format 5. Format 1
-(before the hash) is refused.
+Formats 2 (before --kl-warmup and --free-bits), 3 (before --conditional), 4 (before --arch) and 5
+(before --lr-schedule) are read too: a run of an older format was trained without the options
+added since, so its config gets their defaults (no warm-up, no free bits, not conditional, arch
+mlp, a constant learning rate), which is what they describe; a --resume of such a run continues it
+exactly and writes format 6. Format 1 (before the hash) is refused.
 """
 import hashlib
 import json
@@ -40,12 +40,12 @@ from .options import BY_NAME, build_vae, check_config, make_optimizer, show_dims
 from .training import History
 from .validation import describe
 
-FORMAT = 5
+FORMAT = 6
 KEYS = ("format", "config", "model", "optimizer", "history", "seconds", "rng", "sha256")
 FORMAT_1_KEYS = {"config", "model", "optimizer", "history", "seconds", "rng"}
 # the options each format added: an older config lacks them, and their defaults describe it
-ADDED_IN_FORMAT = {3: ("kl_warmup", "free_bits"), 4: ("conditional",), 5: ("arch",)}
-READ_FORMATS = (2, 3, 4, FORMAT)
+ADDED_IN_FORMAT = {3: ("kl_warmup", "free_bits"), 4: ("conditional",), 5: ("arch",), 6: ("lr_schedule",)}
+READ_FORMATS = (2, 3, 4, 5, FORMAT)
 
 
 class RunFileError(Exception):
@@ -240,7 +240,8 @@ def _checked(ckpt):
         "label-conditional architecture" if config["conditional"] else "architecture"
     architecture = f"the {kind} {show_dims(config['dims'])}"
     _check_like(ckpt["model"], model_template, "model", architecture)
-    _check_like(ckpt["optimizer"], optimizer_template, "optimizer", f"Adam for {architecture}")
+    _check_like(ckpt["optimizer"], _as_stored(optimizer_template, ckpt["optimizer"], config), "optimizer",
+                f"Adam for {architecture}")
     _check_history(ckpt["history"], config["epochs"])
     _check_number(ckpt["seconds"], "seconds")
     _check_rng(ckpt["rng"])
@@ -275,6 +276,28 @@ def _templates(config):
         p.grad = torch.zeros_like(p)
     optimizer.step()  # outside the meta context: Adam keeps its step counts on the CPU
     return model.state_dict(), optimizer.state_dict()
+
+
+def _as_stored(template, stored, config):
+    """The optimizer template with two entries of each parameter group as stored, where they are
+    values this course writes: Adam's `fused` flag, None (the unfused kernel, before
+    training.adam) or True, which says how a step is computed, not what the run is (restore()
+    keeps it, so a run is continued by the kernel that trained it, bit for bit); and, for a run
+    with a learning-rate schedule, `lr`, the rate of its last step, a float in (0, --lr]."""
+    groups = stored.get("param_groups") if isinstance(stored, dict) else None
+    if not (isinstance(groups, list) and len(groups) == len(template["param_groups"])
+            and all(isinstance(g, dict) for g in groups)):
+        return template  # _check_like says what does not fit
+    as_stored = []
+    for t, g in zip(template["param_groups"], groups):
+        t = dict(t)
+        if g.get("fused") is None or g.get("fused") is True:
+            t["fused"] = g.get("fused")
+        lr = g.get("lr")
+        if config["lr_schedule"] != "constant" and type(lr) is float and 0 < lr <= config["lr"]:
+            t["lr"] = lr
+        as_stored.append(t)
+    return {**template, "param_groups": as_stored}
 
 
 def _check_like(value, template, where, needs):

@@ -6,6 +6,8 @@
     python -m vae_lessons train --conditional --epochs 3 --out runs/cond # p(x | y): the label goes in too
     python -m vae_lessons train --arch conv --dims 784-20 --epochs 3 --out runs/conv # convolutional encoder, decoder
     python -m vae_lessons train --dataset mnist --download --dims 784-400-20 --epochs 50 --out runs/mnist20
+    python -m vae_lessons train --preset quality --download --out runs/quality     # full MNIST, about 5 min
+    python -m vae_lessons evaluate runs/quality --k 5000                            # IWAE-5000, about 4 min
 
 A checkpoint (weights, optimizer, RNG states, every option, history, and a SHA-256 of them) is
 written atomically after every epoch to OUT/checkpoint.pt and checked in full when read back
@@ -26,7 +28,8 @@ from .download import DownloadError
 from .idx import DataFileError
 from .diagnostics import active_units, kl_per_dimension
 from .objectives import bits_per_dim, elbo, iwae_bound
-from .options import OPTIONS, TrainingLoss, build_vae, make_optimizer, new_config, parse_int, resumed_config, whole
+from .options import (BY_NAME, OPTIONS, PRESETS, TrainingLoss, build_vae, learning_rate, make_optimizer, new_config,
+                      parse_int, resumed_config, whole)
 from .training import History, NonFiniteLossError, default_device, seed_everything, train
 
 MAX_K = 1_000_000  # importance samples; 5000 is the published convention
@@ -53,6 +56,11 @@ def argument_type(check, parse=str):
     return convert
 
 
+def show_options(options):
+    """A preset's options as flags: --dataset mnist --dims 784-200-200-50 ..."""
+    return " ".join(f"{BY_NAME[name].flag} {BY_NAME[name].show(value)}" for name, value in options.items())
+
+
 def count(minimum, maximum):
     return argument_type(whole(minimum, maximum), parse_int)
 
@@ -70,6 +78,9 @@ def build_parser():
         else:
             t.add_argument(option.flag, type=argument_type(option.check, option.parse), choices=option.choices,
                            help=option.help_text)
+    t.add_argument("--preset", choices=sorted(PRESETS),
+                   help="a set of options, each overridden by the same option given: quality = "
+                        + show_options(PRESETS["quality"]))
     t.add_argument("--out", type=Path, required=True, help="folder for checkpoint.pt and summary.json")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     add_machine_options(t)
@@ -144,6 +155,10 @@ def run_config(args, ckpt):
     """The run's options: from the command line for a new run; from the checkpoint for
     --resume, where only --epochs may change."""
     given = {o.name: getattr(args, o.name) for o in OPTIONS if getattr(args, o.name) is not None}
+    if args.preset is not None:
+        if ckpt is not None:
+            raise UsageError(f"--preset with --resume: the run in {args.out} has its options already; leave --preset out")
+        given = {**PRESETS[args.preset], **given}
     if ckpt is None:
         try:
             return new_config(given)  # each option is checked already: what is left is how they combine
@@ -195,7 +210,8 @@ def train_command(args):
     if remaining > 0:
         history = train(model, train_data, loss_fn, epochs=remaining, batch_size=config["batch_size"], lr=config["lr"],
                         seed=config["seed"], device=device, progress=not args.no_progress, optimizer=optimizer,
-                        order=order, history=history, on_epoch_end=save, announce_interrupt=False)
+                        order=order, history=history, on_epoch_end=save, announce_interrupt=False,
+                        lr_at=learning_rate(config, steps_per_epoch))
     if history.interrupted:
         return interrupted(f"{ckpt_path} holds epoch {saved[0]} of {config['epochs']}; continue with: "
                            f"{PROG} train --out {args.out} --resume" if ckpt_path.exists() else
