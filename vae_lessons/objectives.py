@@ -137,13 +137,13 @@ def log_mean_exp(a, dim=0):
     return torch.logsumexp(a, dim=dim) - math.log(a.shape[dim])
 
 
-@torch.no_grad()
 def default_chunk(n_images, dims):
     """iwae_bound's samples per chunk for a batch of n_images of dims numbers each: about 2^24
     numbers per chunk (benchmarks/roofline.py times the products at these shapes)."""
     return max(1, (1 << 24) // (n_images * dims))
 
 
+@torch.no_grad()  # an evaluation: no graph (kept across k / chunk chunks, it would hold gigabytes)
 def iwae_bound(model, x, k, *, chunk=None, generator=None, y=None):
     """The importance-weighted bound (Burda et al. 2015, eq. 8), per image (N,), in nats:
 
