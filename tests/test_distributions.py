@@ -30,6 +30,21 @@ def test_log_bernoulli_matches_torch_distributions():
     torch.testing.assert_close(log_bernoulli(x, logits), ref, rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("dtype, atol", [(torch.float64, 1e-10), (torch.float32, 2e-4)])
+def test_log_bernoulli_of_many_codes_per_image_matches_torch_distributions(dtype, atol):
+    """x (N, D) against logits (K, N, D), as iwae_bound calls it (the batched-product path):
+    the same as each of the K logits in turn, and as torch.distributions; float32 sums of 784
+    terms of size ~1 round at 1e-4."""
+    g = torch.Generator().manual_seed(0)
+    logits = 3 * torch.randn(7, 5, 784, generator=g, dtype=dtype)
+    x = torch.bernoulli(torch.full((5, 784), 0.3, dtype=dtype), generator=g)
+    got = log_bernoulli(x, logits)
+    assert got.shape == (7, 5)
+    ref = Independent(Bernoulli(logits=logits), 1).log_prob(x.expand_as(logits))
+    torch.testing.assert_close(got, ref, rtol=0, atol=atol)
+    torch.testing.assert_close(got, torch.stack([log_bernoulli(x, l) for l in logits]), rtol=0, atol=atol)
+
+
 def test_log_bernoulli_is_minus_bce_on_grey_pixels():
     x, logits = torch.rand(4, 784), torch.randn(4, 784)
     bce = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
