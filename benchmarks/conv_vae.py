@@ -2,8 +2,9 @@
 
     python benchmarks/conv_vae.py [--epochs 30] [--k 5000] [--n-test 1000]
 
-Both are trained by `python -m vae_lessons train` with the quality run's recipe (vae_mnist.py
-quality: dynamic binarization, batch 100, Adam 1e-3, seed 0, the given epochs), 50 latent units:
+Both are trained by `python -m vae_lessons train` with the quality run's first recipe (before
+--preset quality: dynamic binarization, batch 100, Adam at a constant 1e-3, seed 0, the given
+epochs), 50 latent units:
 the MLP 784-200-200-50 (tanh), the ConvVAE --dims 784-50 (its ReLUs). An existing run folder in
 runs/benchmarks/ is reused. Then, on the test set binarized once with seed 0: the ELBO (one
 sampled z) on all 10,000 images, and IWAE-k on the first --n-test images, the same images and

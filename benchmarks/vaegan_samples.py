@@ -5,7 +5,7 @@ subset; this is the same comparison at full scale).
     python benchmarks/vaegan_samples.py [--vaegan-epochs 10] [--n 10000]
 
 The MLP VAE (784-200-200-50, tanh) and the ConvVAE (--dims 784-50) are the runs of
-benchmarks/vae_mnist.py quality and benchmarks/conv_vae.py (runs/benchmarks/quality_30ep,
+benchmarks/conv_vae.py (runs/benchmarks/quality_30ep,
 conv_30ep: 30 epochs on dynamically binarized images); run those first. The VAE-GAN (the
 ConvVAE's architecture with L = 50 and a discriminator, vaegan.train_vaegan: lr 1e-3, gamma 0.1,
 batch 64, seed 0) is trained here on the 60,000 grey training images, or loaded from

@@ -75,6 +75,15 @@ COMMAND_LINE = {
     "conv with hidden sizes": (["--arch", "conv", "--dims", "784-256-20"],
                                "--arch conv takes --dims 784-L, the code size L only (its layers are fixed), "
                                "got 784-256-20: try --dims 784-20"),
+    "one-cycle in one step (traceback)": (["--lr-schedule", "one-cycle", "--epochs", "1", "--batch-size", "100000"],
+                                          "--lr-schedule one-cycle needs at least 2 steps to rise and fall; --epochs 1 "
+                                          "of 10,000 images in batches of --batch-size 100000 make 1"),
+    "unknown lr schedule": (["--lr-schedule", "cosine"],
+                            "argument --lr-schedule: invalid choice: 'cosine' (choose from constant, one-cycle)"),
+    "unknown preset": (["--preset", "fast"], "argument --preset: invalid choice: 'fast' (choose from 'quality')"),
+    "a preset's dims with conv": (["--preset", "quality", "--arch", "conv"],
+                                  "--arch conv takes --dims 784-L, the code size L only (its layers are fixed), got "
+                                  "784-200-200-50: try --dims 784-50 (with the options of --preset quality)"),
     "conv with a huge code": (["--arch", "conv", "--dims", "784-20000"],
                               "--arch conv --dims 784-20000 needs 188,269,825 weights; the limit is 100,000,000"),
 }
@@ -202,10 +211,16 @@ CHECKPOINTS = {  # name: (what to do to a valid checkpoint, the line it must giv
     "a constant-rate run with another rate stored": (at(("optimizer", "param_groups", 0, "lr"), 0.5),
                                                      "optimizer.param_groups.0.lr: 0.5, but Adam for the architecture "
                                                      "784-8-2 has 0.001"),
+    "a constant-rate run with a lower rate stored": (at(("optimizer", "param_groups", 0, "lr"), 5e-4),
+                                                     "optimizer.param_groups.0.lr: 0.0005, but Adam for the "
+                                                     "architecture 784-8-2 has 0.001"),
     "a one-cycle run with a rate above its peak": (lambda c: at(("optimizer", "param_groups", 0, "lr"), 0.5)(
-        at(("config", "lr_schedule"), "one-cycle")(c)), "optimizer.param_groups.0.lr: 0.5, but Adam"),
+        at(("config", "lr_schedule"), "one-cycle")(c)),
+        "optimizer.param_groups.0.lr: expected a rate in (0, 0.001], the one-cycle schedule's range, got 0.5"),
+    "a one-cycle run with a rate of 0": (lambda c: at(("optimizer", "param_groups", 0, "lr"), 0.0)(
+        at(("config", "lr_schedule"), "one-cycle")(c)), "optimizer.param_groups.0.lr: expected a rate in (0, 0.001]"),
     "Adam's fused flag False": (at(("optimizer", "param_groups", 0, "fused"), False),
-                                "optimizer.param_groups.0.fused: False, but Adam for the architecture 784-8-2 has None"),
+                                "optimizer.param_groups.0.fused: expected None (unfused Adam) or True (fused), got False"),
     "config arch cnn": (at(("config", "arch"), "cnn"), "config: arch: invalid choice: 'cnn' (choose from mlp, conv)"),
     "config arch conv with hidden sizes": (at(("config", "arch"), "conv"),
                                            "config: --arch conv takes --dims 784-L, the code size L only"),

@@ -43,6 +43,9 @@ def test_log_bernoulli_of_many_codes_per_image_matches_torch_distributions(dtype
     ref = Independent(Bernoulli(logits=logits), 1).log_prob(x.expand_as(logits))
     torch.testing.assert_close(got, ref, rtol=0, atol=atol)
     torch.testing.assert_close(got, torch.stack([log_bernoulli(x, l) for l in logits]), rtol=0, atol=atol)
+    # mixed float types promote, as on the one-code path
+    other = torch.float32 if dtype == torch.float64 else torch.float64
+    assert log_bernoulli(x.to(other), logits).dtype == torch.float64 == log_bernoulli(x.to(other)[0], logits[0, 0]).dtype
 
 
 def test_log_bernoulli_is_minus_bce_on_grey_pixels():

@@ -165,3 +165,23 @@ def test_weights_that_do_not_fit_their_config_are_refused(tmp_path):
     rehash(folder, "mlp_L20", path)
     with pytest.raises(pretrained.PretrainedError, match="its config is invalid: a VAE-GAN's config has the keys"):
         pretrained.load("mlp_L20", folder=folder)
+
+
+def test_a_format_1_file_is_a_constant_rate_run_and_later_formats_must_say_their_schedule(tmp_path):
+    """Format 1 came before --lr-schedule (the committed VAEs): read as a constant rate, which they
+    had. A format-1 file holding the option, a format-2 file without it, or a format 3, is refused."""
+    assert torch.load(pretrained.FOLDER / "mlp_L20.pt", weights_only=True)["format"] == 1
+    folder, path = copy_of(tmp_path)
+    stored = torch.load(path, weights_only=True)
+    assert "lr_schedule" not in stored["config"] and isinstance(pretrained.load("mlp_L20", folder=folder), VAE)
+    for fmt, config, message in ((1, {**stored["config"], "lr_schedule": "constant"},
+                                  "option 'lr_schedule' in a format-1 file, which had no such option"),
+                                 (2, stored["config"], "its config is invalid: no lr_schedule"),
+                                 (3, stored["config"], "not a vae_lessons pretrained file of format 1 or 2")):
+        torch.save({**stored, "format": fmt, "config": config}, path)
+        rehash(folder, "mlp_L20", path)
+        with pytest.raises(pretrained.PretrainedError, match=message):
+            pretrained.load("mlp_L20", folder=folder)
+    torch.save({**stored, "format": 2, "config": {**stored["config"], "lr_schedule": "constant"}}, path)
+    rehash(folder, "mlp_L20", path)
+    assert isinstance(pretrained.load("mlp_L20", folder=folder), VAE)

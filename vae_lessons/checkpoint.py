@@ -190,7 +190,9 @@ def trained_model(ckpt):
 
 def restore(ckpt, model, optimizer):
     """Put a loaded checkpoint's weights, optimizer state and RNG states in place; returns
-    (history, order), the shuffling generator to pass to train()."""
+    (history, order), the shuffling generator to pass to train(). The optimizer takes the stored
+    settings (torch's load_state_dict), its learning rate included: for a scheduled run, the rate
+    of its last step, so pass the schedule to train(lr_at=options.learning_rate(...)) to go on."""
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
     history = History(records=list(ckpt["history"]), seconds=ckpt["seconds"])
@@ -279,22 +281,26 @@ def _templates(config):
 
 
 def _as_stored(template, stored, config):
-    """The optimizer template with two entries of each parameter group as stored, where they are
-    values this course writes: Adam's `fused` flag, None (the unfused kernel, before
-    training.adam) or True, which says how a step is computed, not what the run is (restore()
-    keeps it, so a run is continued by the kernel that trained it, bit for bit); and, for a run
-    with a learning-rate schedule, `lr`, the rate of its last step, a float in (0, --lr]."""
+    """The optimizer template with two entries of each parameter group as stored, once checked:
+    Adam's `fused` flag, None (the unfused kernel, before training.adam) or True, which says how a
+    step is computed, not what the run is (restore() keeps it, so a run is continued by the kernel
+    that trained it); and, for a run with a learning-rate schedule, `lr`, the rate of its last
+    step, a float in (0, --lr] (the schedule sets every step's rate anew). _Invalid otherwise."""
     groups = stored.get("param_groups") if isinstance(stored, dict) else None
     if not (isinstance(groups, list) and len(groups) == len(template["param_groups"])
             and all(isinstance(g, dict) for g in groups)):
         return template  # _check_like says what does not fit
     as_stored = []
-    for t, g in zip(template["param_groups"], groups):
-        t = dict(t)
-        if g.get("fused") is None or g.get("fused") is True:
-            t["fused"] = g.get("fused")
-        lr = g.get("lr")
-        if config["lr_schedule"] != "constant" and type(lr) is float and 0 < lr <= config["lr"]:
+    for i, (t, g) in enumerate(zip(template["param_groups"], groups)):
+        where = f"optimizer.param_groups.{i}"
+        if "fused" in g and not (g["fused"] is None or g["fused"] is True):
+            raise _Invalid(f"{where}.fused: expected None (unfused Adam) or True (fused), got {describe(g['fused'])}")
+        t = {**t, "fused": g.get("fused")}
+        if config["lr_schedule"] != "constant" and "lr" in g:
+            lr = g["lr"]
+            if not (type(lr) is float and 0 < lr <= config["lr"]):
+                raise _Invalid(f"{where}.lr: expected a rate in (0, {config['lr']:g}], the {config['lr_schedule']} "
+                               f"schedule's range, got {describe(lr)}")
             t["lr"] = lr
         as_stored.append(t)
     return {**template, "param_groups": as_stored}

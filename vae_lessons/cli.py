@@ -163,7 +163,8 @@ def run_config(args, ckpt):
         try:
             return new_config(given)  # each option is checked already: what is left is how they combine
         except ValueError as err:
-            raise UsageError(str(err)) from None
+            preset = f" (with the options of --preset {args.preset})" if args.preset is not None else ""
+            raise UsageError(f"{err}{preset}") from None
     try:
         config = resumed_config(ckpt["config"], given)
     except ValueError as err:
@@ -185,13 +186,16 @@ def train_command(args):
         ckpt = None
     config = run_config(args, ckpt)
     device = pick_device(args.device)
-    make_folder(args.out)
     x_train, y_train = load_split(config, "train", args.data_root, args.download)
     x_test, y_test = test_set(config, args.data_root)
     if not config["conditional"]:  # the labels go to the model only when it takes them
         y_train = y_test = None
-    model, optimizer, history, order = start(config, ckpt, device, args.out)
     steps_per_epoch = math.ceil(len(x_train) / config["batch_size"])
+    if config["lr_schedule"] == "one-cycle" and config["epochs"] * steps_per_epoch < 2:
+        raise UsageError(f"--lr-schedule one-cycle needs at least 2 steps to rise and fall; --epochs {config['epochs']} "
+                         f"of {len(x_train):,} images in batches of --batch-size {config['batch_size']} make 1")
+    make_folder(args.out)
+    model, optimizer, history, order = start(config, ckpt, device, args.out)
     # steps taken so far: where a resumed warm-up goes on
     loss_fn = TrainingLoss(config, steps_per_epoch, step=len(history) * steps_per_epoch)
 

@@ -28,7 +28,8 @@ def log_bernoulli(x, logits):
     if logits.dim() > x.dim():
         # Many codes per image (iwae_bound: x (N, D), logits (K, N, D)): sum_d x_d l_d as one batched
         # product, without a (K, N, D) temporary for x * l. Half the time of the line below there.
-        return torch.einsum("...d,...d->...", x, logits) - F.softplus(logits).sum(-1)
+        dtype = torch.result_type(x, logits)  # einsum does not promote, as the line below does
+        return torch.einsum("...d,...d->...", x.to(dtype), logits.to(dtype)) - F.softplus(logits).sum(-1)
     return (x * logits - F.softplus(logits)).sum(-1)
 
 

@@ -5,13 +5,18 @@ comparison runs offline in a minute (COURSE.md: committed weights, their SHA-256
 `python -m vae_lessons train ...`, on the bundled MNIST subset, one epoch per call with
 --resume (bit for bit the same as one call), scores the test set after every epoch, and writes
 
-    vae_lessons/pretrained/NAME.pt        {"format": 1, "name", "config", "model"}: the run's options
+    vae_lessons/pretrained/NAME.pt        {"format": 2, "name", "config", "model"}: the run's options
                                           and the VAE's state dict, float32, no optimizer; for a
                                           VAE-GAN (lesson 15), config is {"kind": "vaegan",
                                           "latent_dim", "arch", "gamma"}, make_vaegan's arguments
     vae_lessons/pretrained/MANIFEST.json  per NAME: the file's SHA-256, the command, the machine,
                                           the training time, the per-epoch training history and
                                           test ELBO, and the final evaluation (ELBO, IWAE-k)
+
+A format-1 file was written before --lr-schedule existed: its config lacks it, and is read as a
+constant-rate run, which it was (the committed VAEs are format 1: trained before training.adam
+made Adam fused, so `make pretrained` now trains the same runs with float32 rounding that differs
+from theirs, and writes statistically equivalent weights, not the same bytes).
 
 load(NAME) checks the file's SHA-256 against the manifest before torch.load(weights_only=True)
 reads it, then checks every tensor against the model its config describes: a stale, corrupt or
@@ -26,7 +31,9 @@ from .download import sha256_of
 from .options import build_vae, check_config
 
 FOLDER = Path(__file__).parent / "pretrained"
-FORMAT = 1
+FORMAT = 2
+READ_FORMATS = (1, FORMAT)
+ADDED_IN_FORMAT = {2: {"lr_schedule": "constant"}}  # options a VAE's config gained, and what a run without them had
 KEYS = {"format", "name", "config", "model"}
 VAEGAN_KEYS = {"kind", "latent_dim", "arch", "gamma"}
 
@@ -63,6 +70,18 @@ def write(path, name, config, model):
     torch.save({"format": FORMAT, "name": name, "config": dict(config), "model": state}, path)
 
 
+def _upgraded(config, version):
+    """A VAE's config of a format-`version` file with the options added by later formats at what
+    its run had; one that holds such an option already was not written by that format: refused."""
+    if not isinstance(config, dict) or config.get("kind") == "vaegan":
+        return config
+    added = {k: v for f, options in ADDED_IN_FORMAT.items() if f > version for k, v in options.items()}
+    present = [k for k in added if k in config]
+    if present:
+        raise ValueError(f"option {present[0]!r} in a format-{version} file, which had no such option")
+    return {**config, **added}
+
+
 def _build(config):
     """The untrained model a stored config describes: a VAE from the command line's options, or a
     VAEGAN from make_vaegan's arguments."""
@@ -88,10 +107,10 @@ def load(name, folder=FOLDER):
         stored = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # weights_only refuses anything that would run code
         raise PretrainedError(f"{path}: not a weights file torch can read safely ({type(err).__name__})") from None
-    if not isinstance(stored, dict) or set(stored) != KEYS or stored["format"] != FORMAT:
-        raise PretrainedError(f"{path}: not a vae_lessons pretrained file of format {FORMAT}")
+    if not isinstance(stored, dict) or set(stored) != KEYS or stored["format"] not in READ_FORMATS:
+        raise PretrainedError(f"{path}: not a vae_lessons pretrained file of format {' or '.join(map(str, READ_FORMATS))}")
     try:
-        model = _build(stored["config"])
+        model = _build(_upgraded(stored["config"], stored["format"]))
     except (TypeError, ValueError) as err:
         raise PretrainedError(f"{path}: its config is invalid: {err}") from None
     expected = model.state_dict()

@@ -212,7 +212,8 @@ def train(model, x, loss_fn, *, epochs=10, batch_size=128, lr=1e-3, seed=0, devi
                     batch = [t[idx] for t in tensors]
                     loss, parts = loss_fn(model, *batch)
                     if not torch.isfinite(loss):
-                        raise NonFiniteLossError(_non_finite_message(loss, batch[0], model, epoch, step, lr))
+                        rate = optimizer.param_groups[0]["lr"]  # of the step that led here (a schedule moves it)
+                        raise NonFiniteLossError(_non_finite_message(loss, batch[0], model, epoch, step, rate))
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     if lr_at is not None:
