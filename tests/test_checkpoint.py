@@ -181,7 +181,7 @@ def test_a_run_of_the_unfused_adam_is_continued_by_it_and_a_fused_one_by_the_fus
         assert all(g["fused"] is flag for g in optimizer.param_groups)  # ... until it takes the run's flag
     crafted = copy.deepcopy(dict(good))
     crafted["optimizer"]["param_groups"][0]["fused"] = "yes"
-    with pytest.raises(RunFileError, match="optimizer.param_groups.0.fused: expected None \(unfused Adam\) or True \(fused\), got 'yes'"):
+    with pytest.raises(RunFileError, match=r"optimizer.param_groups.0.fused: expected None \(unfused Adam\) or True \(fused\), got 'yes'"):
         checkpoint.load(save_in(tmp_path / "crafted", checkpoint.seal(crafted)))
 
 
