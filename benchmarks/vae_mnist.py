@@ -4,6 +4,7 @@
     python benchmarks/vae_mnist.py quality     # (b) train --preset quality + evaluate --k 5000: IWAE-5000, wall time
     python benchmarks/vae_mnist.py throughput  # (c) images/s; data-pipeline overhead
     python benchmarks/vae_mnist.py roofline    # GEMM-only times of (a) and (b), no training
+    python benchmarks/vae_mnist.py adam        # Adam's step alone, unfused, foreach and fused
 
 (a) and (b) also print each time beside its GEMM-only time, measured in the same run: the
 roofline ratio (benchmarks/roofline.py), which is the figure to compare across machines.
@@ -115,6 +116,29 @@ def roofline(args):
           f"({tflop:.1f} TFLOP, {tflop * 1e3 / b_eval:.0f} GFLOP/s)")
 
 
+def adam_steps(args):
+    """Adam's step alone, each kernel: 469 steps (an epoch of batch 128) of 784-400-20 on fixed
+    random gradients, after 20 warm-up steps; best of 3."""
+    kernels = {"unfused (torch's default on the CPU)": lambda p: torch.optim.Adam(p, lr=1e-3),
+               "foreach": lambda p: torch.optim.Adam(p, lr=1e-3, foreach=True),
+               "fused (training.adam)": lambda p: adam(p, 1e-3)}
+    print(f"\nAdam steps, 784-400-20, 469 steps, {machine()}")
+    for name, make in kernels.items():
+        torch.manual_seed(0)
+        model = recipe_model()
+        for p in model.parameters():
+            p.grad = torch.randn_like(p)
+        optimizer = make(model.parameters())
+        best = float("inf")
+        for rep in range(4):
+            start = time.perf_counter()
+            for _ in range(20 if rep == 0 else 469):
+                optimizer.step()
+            if rep:
+                best = min(best, time.perf_counter() - start)
+        print(f"    {name}: {best:.2f} s")
+
+
 def throughput(args):
     """(c) training images per second, three ways, best of 4 epochs each, interleaved:
     bare forward-backward-step on batches made beforehand (binary, on the device);
@@ -167,11 +191,12 @@ def throughput(args):
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("which", choices=("recipe", "quality", "throughput", "roofline"))
+    parser.add_argument("which", choices=("recipe", "quality", "throughput", "roofline", "adam"))
     parser.add_argument("--data-root", default=os.environ.get("VAE_LESSONS_DATA"))
     parser.add_argument("--epochs", type=int, default=None, help="quality: the preset's unless given")
     parser.add_argument("--k", type=int, default=5000)
     args = parser.parse_args()
-    if not args.data_root and args.which != "roofline":
+    if not args.data_root and args.which not in ("roofline", "adam"):
         sys.exit("set $VAE_LESSONS_DATA or pass --data-root: the folder holding mnist/")
-    {"recipe": recipe, "quality": quality, "throughput": throughput, "roofline": roofline}[args.which](args)
+    {"recipe": recipe, "quality": quality, "throughput": throughput, "roofline": roofline,
+     "adam": adam_steps}[args.which](args)

@@ -37,8 +37,8 @@ def adam(params, lr):
     """torch.optim.Adam(params, lr) with torch's other defaults, computed by its fused kernel when
     every parameter is a float tensor on the CPU or a GPU: one pass over each parameter per step
     instead of about ten. The update is Adam's (Kingma & Ba 2015, Algorithm 1) either way; only
-    the float32 rounding differs. Measured on 2 cores, 784-400-20, 469 steps: 1.06 s -> 0.10 s
-    (benchmarks/vae_mnist.py throughput). A checkpoint keeps the flag, so a run saved by the
+    the float32 rounding differs. Measured on 2 cores, 784-400-20, 469 steps: 1.1-1.4 s -> 0.10-0.11 s
+    (python benchmarks/vae_mnist.py adam). A checkpoint keeps the flag, so a run saved by the
     unfused Adam is continued by it (checkpoint.restore)."""
     params = list(params)
     fused = all(p.device.type in FUSED_ADAM_DEVICES and p.is_floating_point() for p in params)
