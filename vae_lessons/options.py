@@ -239,8 +239,9 @@ def new_config(given):
 # overrides its value, and the checkpoint stores the options as for any run.
 PRESETS = {
     # Burda et al. (2015)'s one stochastic layer of 50 units under two hidden layers of 200, on full
-    # MNIST binarized afresh for each batch, trained to fit `train` + `evaluate --k 5000` into ten
-    # minutes on 2 CPU cores (benchmarks/vae_mnist.py quality; README, "A near-published number").
+    # MNIST binarized afresh for each batch, sized so that `train` + `evaluate --k 5000` take about
+    # ten minutes on 2 CPU cores (608 s measured: benchmarks/vae_mnist.py quality; README,
+    # "A near-published number").
     # ReLU rather than their tanh, and a 5-epoch KL warm-up: each was worth about half a nat of
     # IWAE-5000 at 100 epochs here (one seed, the first 1,000 test images, paired).
     "quality": {"dataset": "mnist", "dims": [IMAGE_SIZE, 200, 200, 50], "activation": "relu", "binarize": "dynamic",
