@@ -36,7 +36,7 @@ import warnings
 
 import torch
 
-from .options import BY_NAME, build_vae, check_config, make_optimizer, show_dims
+from .options import build_vae, check_config, make_optimizer, show_dims, with_later_options
 from .training import History
 from .validation import describe
 
@@ -259,13 +259,8 @@ def _upgraded(config, version):
     """The config of a format-`version` checkpoint with the options added by later formats at
     their defaults (a run of that format used none of them). One that holds such an option
     already was not written by that format: refused."""
-    if not isinstance(config, dict):
-        return config  # check_config says what it is
     added = [name for v in sorted(ADDED_IN_FORMAT) if v > version for name in ADDED_IN_FORMAT[v]]
-    present = [name for name in added if name in config]
-    if present:
-        raise ValueError(f"option {describe(present[0])} in a format-{version} checkpoint, which had no such option")
-    return {**config, **{name: BY_NAME[name].default for name in added}}
+    return with_later_options(config, added, f"format-{version} checkpoint")
 
 
 def _templates(config):

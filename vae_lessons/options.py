@@ -226,6 +226,19 @@ def check_combination(config):
     return config
 
 
+def with_later_options(config, names, written_by):
+    """config, a dict written before the options `names` existed, with each of them at its default,
+    which is what a run without them had; a ValueError if it holds one already (then it was not
+    written by `written_by`, e.g. "format-4 checkpoint"). Anything but a dict is returned as it is,
+    for check_config to say what it is."""
+    if not isinstance(config, dict):
+        return config
+    present = [name for name in names if name in config]
+    if present:
+        raise ValueError(f"option {describe(present[0])} in a {written_by}, which had no such option")
+    return {**config, **{name: BY_NAME[name].default for name in names}}
+
+
 def new_config(given):
     """The config of a new run: the defaults, overridden by the options given. With --arch
     conv, --dims defaults to 784-L with the default code size L (20)."""

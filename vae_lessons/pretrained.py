@@ -28,12 +28,12 @@ from pathlib import Path
 import torch
 
 from .download import sha256_of
-from .options import build_vae, check_config
+from .options import build_vae, check_config, with_later_options
 
 FOLDER = Path(__file__).parent / "pretrained"
 FORMAT = 2
 READ_FORMATS = (1, FORMAT)
-ADDED_IN_FORMAT = {2: {"lr_schedule": "constant"}}  # options a VAE's config gained, and what a run without them had
+ADDED_IN_FORMAT = {2: ("lr_schedule",)}  # the options a VAE's config gained in each format
 KEYS = {"format", "name", "config", "model"}
 VAEGAN_KEYS = {"kind", "latent_dim", "arch", "gamma"}
 
@@ -71,15 +71,13 @@ def write(path, name, config, model):
 
 
 def _upgraded(config, version):
-    """A VAE's config of a format-`version` file with the options added by later formats at what
-    its run had; one that holds such an option already was not written by that format: refused."""
-    if not isinstance(config, dict) or config.get("kind") == "vaegan":
+    """A VAE's config of a format-`version` file with the options added by later formats at their
+    defaults (what its run had); one that holds such an option already was not written by that
+    format: refused. A VAE-GAN's config has no such options."""
+    if isinstance(config, dict) and config.get("kind") == "vaegan":
         return config
-    added = {k: v for f, options in ADDED_IN_FORMAT.items() if f > version for k, v in options.items()}
-    present = [k for k in added if k in config]
-    if present:
-        raise ValueError(f"option {present[0]!r} in a format-{version} file, which had no such option")
-    return {**config, **added}
+    added = [name for v in sorted(ADDED_IN_FORMAT) if v > version for name in ADDED_IN_FORMAT[v]]
+    return with_later_options(config, added, f"format-{version} file")
 
 
 def _build(config):
