@@ -259,8 +259,7 @@ def _upgraded(config, version):
     """The config of a format-`version` checkpoint with the options added by later formats at
     their defaults (a run of that format used none of them). One that holds such an option
     already was not written by that format: refused."""
-    added = [name for v in sorted(ADDED_IN_FORMAT) if v > version for name in ADDED_IN_FORMAT[v]]
-    return with_later_options(config, added, f"format-{version} checkpoint")
+    return with_later_options(config, ADDED_IN_FORMAT, version, "checkpoint")
 
 
 def _templates(config):

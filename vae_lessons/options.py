@@ -226,16 +226,17 @@ def check_combination(config):
     return config
 
 
-def with_later_options(config, names, written_by):
-    """config, a dict written before the options `names` existed, with each of them at its default,
-    which is what a run without them had; a ValueError if it holds one already (then it was not
-    written by `written_by`, e.g. "format-4 checkpoint"). Anything but a dict is returned as it is,
-    for check_config to say what it is."""
+def with_later_options(config, added_in_format, version, kind):
+    """config, written in format `version` of a file of this kind ("checkpoint"), with each option
+    that a later format added (added_in_format: {format: (names, ...)}) at its default, which is
+    what a run without it had; a ValueError if it holds one already (then that format did not
+    write it). Anything but a dict is returned as it is, for check_config to say what it is."""
     if not isinstance(config, dict):
         return config
+    names = [name for v in sorted(added_in_format) if v > version for name in added_in_format[v]]
     present = [name for name in names if name in config]
     if present:
-        raise ValueError(f"option {describe(present[0])} in a {written_by}, which had no such option")
+        raise ValueError(f"option {describe(present[0])} in a format-{version} {kind}, which had no such option")
     return {**config, **{name: BY_NAME[name].default for name in names}}
 
 

@@ -76,8 +76,7 @@ def _upgraded(config, version):
     format: refused. A VAE-GAN's config has no such options."""
     if isinstance(config, dict) and config.get("kind") == "vaegan":
         return config
-    added = [name for v in sorted(ADDED_IN_FORMAT) if v > version for name in ADDED_IN_FORMAT[v]]
-    return with_later_options(config, added, f"format-{version} file")
+    return with_later_options(config, ADDED_IN_FORMAT, version, "file")
 
 
 def _build(config):
